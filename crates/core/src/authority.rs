@@ -1,0 +1,1112 @@
+//! The authorization server's behaviour, independent of HTTP: client authentication,
+//! the grants, token checking, and the management operations that the admin API and
+//! the CLI share.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{
+    self, CompactJws, CryptoError, MasterKey, Random, Sealer, SecretHasher, SigningKey,
+};
+use crate::directory::{Directory, KeyRing, RealmEntry};
+use crate::domain::{
+    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Realm, RealmName,
+    ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+};
+use crate::error::{FieldError, ManageError, OAuthError, StoreError};
+use crate::store::{Change, Revocation, Store, StoredKey};
+
+/// Where the time comes from; a parameter so that expiry is tested without sleeping.
+pub trait Clock: Send + Sync {
+    /// Unix time in milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A clock that moves only when told to (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        Self(AtomicI64::new(now_ms))
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How the client tried to authenticate, as the HTTP edge read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    Basic { client_id: String, secret: String },
+    Post { client_id: String, secret: String },
+}
+
+impl ClientAuth {
+    fn used_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// A token request after the HTTP edge parsed it.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub scope: Option<String>,
+    pub resources: Vec<String>,
+    pub auth: ClientAuth,
+}
+
+/// What the token endpoint answers with.
+#[derive(Debug, Clone)]
+pub struct GrantedToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    pub expires_at: i64,
+}
+
+/// What a valid token says, for introspection and `/verify`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub realm: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub sub: String,
+    pub aud: Vec<String>,
+    pub jti: String,
+    pub token_type: &'static str,
+}
+
+/// Settings of a realm to create; `None` takes the default.
+#[derive(Debug, Clone)]
+pub struct NewRealm {
+    pub name: RealmName,
+    pub hosts: Vec<HostName>,
+    pub public_url: Option<PublicUrl>,
+    pub token_format: Option<TokenFormat>,
+    pub signing_alg: Option<SigningAlg>,
+    pub token_prefix: Option<TokenPrefix>,
+    pub token_type: Option<TokenTypeSpelling>,
+}
+
+/// Settings of an application to create; `None` takes the default.
+#[derive(Debug, Clone, Default)]
+pub struct NewApplication {
+    pub name: String,
+    pub client_id: Option<ClientId>,
+    pub scopes: ScopeSet,
+    pub default_scopes: Option<ScopeSet>,
+    pub scope_required: bool,
+    pub token_ttl: Option<TokenTtl>,
+    pub token_format: Option<TokenFormat>,
+    pub refresh_token_ttl: Option<TokenTtl>,
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    pub public_key: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub audiences: Vec<String>,
+    pub enabled: bool,
+}
+
+/// The authorization server. One per process; cheap to share behind an `Arc`.
+pub struct Authority {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    master: MasterKey,
+    secrets: SecretHasher,
+    key_sealer: Sealer,
+    server_url: PublicUrl,
+    directory: RwLock<Directory>,
+    /// The last change-log entry this process has applied.
+    synced_seq: AtomicI64,
+}
+
+/// Change-log entries read per round of [`Authority::sync`].
+const SYNC_BATCH: i64 = 1000;
+
+impl Authority {
+    /// Loads everything from the store, creating the `default` realm if it is missing.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        server_url: PublicUrl,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> Result<Self, ManageError> {
+        let authority = Self {
+            secrets: master.secret_hasher(),
+            key_sealer: master.sealer("tessera signing keys v1"),
+            master,
+            store,
+            clock,
+            rng,
+            server_url,
+            directory: RwLock::new(Directory::default()),
+            synced_seq: AtomicI64::new(0),
+        };
+        authority.reload().await?;
+        if authority.realm(RealmName::DEFAULT).is_none() {
+            let default = NewRealm {
+                name: RealmName::default_realm(),
+                hosts: Vec::new(),
+                public_url: None,
+                token_format: None,
+                signing_alg: None,
+                token_prefix: None,
+                token_type: None,
+            };
+            match authority.create_realm(default).await {
+                // Another process made it first; it is in the store now.
+                Ok(_) | Err(ManageError::Conflict(_)) => authority.reload().await?,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(authority)
+    }
+
+    pub fn server_url(&self) -> &PublicUrl {
+        &self.server_url
+    }
+
+    pub fn now_s(&self) -> i64 {
+        self.clock.now_ms().div_euclid(1000)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Directory> {
+        // A poisoned lock means a panic while writing the cache; the data is still a
+        // consistent map, and the next sync rewrites what changed.
+        self.directory.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Directory> {
+        self.directory.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn realm(&self, name: &str) -> Option<Arc<RealmEntry>> {
+        self.read().realm(name).cloned()
+    }
+
+    pub fn realm_for_host(&self, host: &str) -> Option<Arc<RealmEntry>> {
+        self.read().realm_for_host(host).cloned()
+    }
+
+    pub fn cached_application(&self, realm_id: &str, client_id: &str) -> Option<Arc<Application>> {
+        self.read().application(realm_id, client_id).cloned()
+    }
+
+    // ----- the public endpoints -------------------------------------------------------
+
+    /// Authenticates a client of `realm`. Every failure is the same `invalid_client` to
+    /// the caller, so that it cannot probe which client ids exist.
+    pub fn authenticate(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+    ) -> Result<Arc<Application>, OAuthError> {
+        let used_basic = auth.used_basic();
+        let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
+        let (client_id, secret, method) = match auth {
+            ClientAuth::None => {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required",
+                    false,
+                ));
+            }
+            ClientAuth::Basic { client_id, secret } => {
+                (client_id, secret, AuthMethod::ClientSecretBasic)
+            }
+            ClientAuth::Post { client_id, secret } => {
+                (client_id, secret, AuthMethod::ClientSecretPost)
+            }
+        };
+        let app = self
+            .cached_application(&realm.realm.id, client_id)
+            .ok_or_else(failed)?;
+        if !app.enabled || !app.allows(method) {
+            return Err(failed());
+        }
+        if !self.secrets.verify(secret, &app.secrets, self.now_s()) {
+            return Err(failed());
+        }
+        Ok(app)
+    }
+
+    /// The token endpoint.
+    pub fn grant(
+        &self,
+        realm: &RealmEntry,
+        request: &TokenRequest,
+    ) -> Result<GrantedToken, OAuthError> {
+        match request.grant_type.as_str() {
+            "client_credentials" => {}
+            "refresh_token" => {
+                let app = self.authenticate(realm, &request.auth)?;
+                return Err(OAuthError::UnauthorizedClient(
+                    format!(
+                        "application {} is not allowed the refresh_token grant",
+                        app.client_id
+                    )
+                    .into(),
+                ));
+            }
+            "authorization_code"
+            | "password"
+            | "implicit"
+            | "urn:ietf:params:oauth:grant-type:device_code"
+            | "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            | "urn:ietf:params:oauth:grant-type:token-exchange" => {
+                return Err(OAuthError::UnsupportedGrantType(
+                    format!("this server issues no {} grants", request.grant_type).into(),
+                ));
+            }
+            _ => {
+                return Err(OAuthError::UnsupportedGrantType(
+                    "grant_type is not supported".into(),
+                ));
+            }
+        }
+        let app = self.authenticate(realm, &request.auth)?;
+        let scope = negotiate_scope(&app, request.scope.as_deref())?;
+        let audiences = negotiate_audiences(&app, &request.resources)?;
+        self.mint(realm, &app, &scope, audiences, app.token_ttl)
+    }
+
+    fn mint(
+        &self,
+        realm: &RealmEntry,
+        app: &Application,
+        scope: &ScopeSet,
+        audiences: Vec<String>,
+        ttl: TokenTtl,
+    ) -> Result<GrantedToken, OAuthError> {
+        let now_ms = self.clock.now_ms();
+        let iat = now_ms.div_euclid(1000);
+        let exp = iat.saturating_add(ttl.millis() / 1000);
+        let jti = self.new_jti(now_ms);
+        let scope_text = scope.to_string();
+        let aud = if audiences.is_empty() {
+            vec![realm.issuer.clone()]
+        } else {
+            audiences
+        };
+        let claims = AccessClaims {
+            iss: &realm.issuer,
+            sub: app.client_id.as_str(),
+            aud: Audience::from(&aud),
+            exp,
+            iat,
+            jti: &jti,
+            client_id: app.client_id.as_str(),
+            scope: &scope_text,
+        };
+        let access_token = match app.format_in(&realm.realm) {
+            TokenFormat::Jwt => {
+                let key = realm.keys.active.as_ref().ok_or_else(|| {
+                    tracing::error!(realm = %realm.realm.name, "realm has no active signing key");
+                    OAuthError::ServerError("the realm has no signing key".into())
+                })?;
+                let json = serde_json::to_vec(&claims).map_err(internal)?;
+                key.sign_jwt(&json).map_err(internal)?
+            }
+            TokenFormat::Opaque => {
+                let json = serde_json::to_vec(&claims).map_err(internal)?;
+                let sealed = realm
+                    .opaque
+                    .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
+                let mut token = realm.realm.token_prefix.as_str().to_owned();
+                token.push_str(&crypto::b64url_encode(&sealed));
+                token
+            }
+        };
+        Ok(GrantedToken {
+            access_token,
+            token_type: realm.realm.token_type.as_str(),
+            expires_in: ttl.secs(),
+            scope: scope_text,
+            expires_at: exp,
+        })
+    }
+
+    /// A UUIDv7: unique, and it records the issue time to the millisecond, which the
+    /// "revoke all tokens" rule compares against.
+    fn new_jti(&self, now_ms: i64) -> String {
+        let mut random = [0u8; 10];
+        self.rng.fill(&mut random);
+        let ms = u64::try_from(now_ms).unwrap_or(0);
+        uuid::Builder::from_unix_timestamp_millis(ms, &random)
+            .into_uuid()
+            .to_string()
+    }
+
+    /// Whether `token` is alive in `realm`, and what it says. `None` for anything else:
+    /// malformed, forged, another realm's, expired, revoked, or its application gone.
+    pub fn check(&self, realm: &RealmEntry, token: &str) -> Option<TokenInfo> {
+        let claims = self.decode(realm, token)?;
+        let now_s = self.now_s();
+        if claims.exp <= now_s {
+            return None;
+        }
+        let directory = self.read();
+        let app = directory.application(&realm.realm.id, &claims.client_id)?;
+        if !app.enabled || issued_ms(&claims) < app.tokens_valid_after_ms {
+            return None;
+        }
+        if directory.is_revoked(&claims.jti) {
+            return None;
+        }
+        drop(directory);
+        Some(TokenInfo {
+            realm: realm.realm.name.as_str().to_owned(),
+            client_id: claims.client_id,
+            scope: claims.scope,
+            iat: claims.iat,
+            exp: claims.exp,
+            iss: claims.iss,
+            sub: claims.sub,
+            aud: claims.aud.into_vec(),
+            jti: claims.jti,
+            token_type: realm.realm.token_type.as_str(),
+        })
+    }
+
+    fn decode(&self, realm: &RealmEntry, token: &str) -> Option<OwnedClaims> {
+        if token.len() > 8192 {
+            return None;
+        }
+        if let Some(body) = token.strip_prefix(realm.realm.token_prefix.as_str()) {
+            let sealed = crypto::b64url_decode(body)?;
+            let plain = realm.opaque.open(realm.realm.id.as_bytes(), &sealed)?;
+            return serde_json::from_slice(&plain).ok();
+        }
+        let jws = CompactJws::split(token)?;
+        let key = realm.keys.find(jws.header_str("kid")?)?;
+        if jws.header_str("alg")? != key.alg.as_str() {
+            return None;
+        }
+        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
+            return None;
+        }
+        serde_json::from_slice(&jws.claims_bytes()?).ok()
+    }
+
+    /// The introspection endpoint (RFC 7662): the caller must be a client of the realm.
+    pub fn introspect(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<Option<TokenInfo>, OAuthError> {
+        self.authenticate(realm, auth)?;
+        Ok(self.check(realm, token))
+    }
+
+    /// The revocation endpoint (RFC 7009). A token that is not the caller's, or not a
+    /// token at all, is left alone and still answered with success.
+    pub async fn revoke(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<(), OAuthError> {
+        let app = self.authenticate(realm, auth)?;
+        let Some(info) = self.check(realm, token) else {
+            return Ok(());
+        };
+        if info.client_id != app.client_id.as_str() {
+            return Ok(());
+        }
+        self.revoke_jti(&realm.realm.id, &info).await?;
+        Ok(())
+    }
+
+    async fn revoke_jti(&self, realm_id: &str, info: &TokenInfo) -> Result<(), StoreError> {
+        let revocation = Revocation {
+            jti: info.jti.clone(),
+            realm_id: realm_id.to_owned(),
+            client_id: info.client_id.clone(),
+            expires_at: info.exp,
+        };
+        self.store.insert_revocation(&revocation).await?;
+        self.write()
+            .put_revocation(revocation.jti, revocation.expires_at);
+        Ok(())
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    // ----- keeping the cache in step with the store -----------------------------------
+
+    /// Reads everything again. Used at start and when this process fell too far behind
+    /// the change log.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let seq = self.store.last_change_seq().await?;
+        let now_s = self.now_s();
+        let realms = self.store.realms().await?;
+        let keys = self.store.signing_keys(None).await?;
+        let mut entries = Vec::with_capacity(realms.len());
+        for realm in realms {
+            let realm_keys: Vec<_> = keys.iter().filter(|k| k.realm_id == realm.id).collect();
+            entries.push(self.realm_entry(realm, &realm_keys, now_s)?);
+        }
+        let apps = self.store.applications().await?;
+        let revoked = self
+            .store
+            .revocations(now_s)
+            .await?
+            .into_iter()
+            .map(|r| (r.jti, r.expires_at))
+            .collect();
+        self.write().replace_all(entries, apps, revoked);
+        self.synced_seq.store(seq, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Applies change-log entries written since the last call (by this process, another
+    /// node, or the CLI). Returns how many were applied.
+    pub async fn sync(&self) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        loop {
+            let since = self.synced_seq.load(Ordering::SeqCst);
+            let entries = self.store.changes_since(since, SYNC_BATCH).await?;
+            if entries.first().is_some_and(|e| e.seq > since + 1) && since > 0 {
+                // Entries were purged before this process read them; the only safe
+                // answer is to read everything.
+                let oldest = self.store.changes_since(0, 1).await?;
+                if oldest.first().is_some_and(|e| e.seq > since + 1) {
+                    self.reload().await?;
+                    return Ok(applied);
+                }
+            }
+            let count = entries.len();
+            for entry in entries {
+                self.apply(&entry.change).await?;
+                self.synced_seq.store(entry.seq, Ordering::SeqCst);
+                applied += 1;
+            }
+            if count < usize::try_from(SYNC_BATCH).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+        self.write().forget_expired(self.now_s());
+        Ok(applied)
+    }
+
+    async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        match change {
+            Change::Realm { realm_id } | Change::Keys { realm_id } => {
+                self.refresh_realm(realm_id).await
+            }
+            Change::Application {
+                realm_id,
+                client_id,
+            } => self.refresh_application(realm_id, client_id).await,
+            Change::Revocation { jti } => {
+                if let Some(rev) = self.store.find_revocation(jti).await? {
+                    self.write().put_revocation(rev.jti, rev.expires_at);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn refresh_realm(&self, realm_id: &str) -> Result<(), StoreError> {
+        match self.store.find_realm(realm_id).await? {
+            Some(realm) => {
+                let keys = self.store.signing_keys(Some(realm_id)).await?;
+                let keys: Vec<_> = keys.iter().collect();
+                let known = self.read().has_realm_id(realm_id);
+                let entry = self.realm_entry(realm, &keys, self.now_s())?;
+                self.write().put_realm(entry);
+                // A realm new to this process may already have applications.
+                if !known {
+                    for app in self.store.list_applications(realm_id).await? {
+                        self.write().put_application(app);
+                    }
+                }
+            }
+            None => self.write().remove_realm(realm_id),
+        }
+        Ok(())
+    }
+
+    async fn refresh_application(&self, realm_id: &str, client_id: &str) -> Result<(), StoreError> {
+        match self.store.find_application(realm_id, client_id).await? {
+            Some(app) => self.write().put_application(app),
+            None => self.write().remove_application(realm_id, client_id),
+        }
+        Ok(())
+    }
+
+    fn realm_entry(
+        &self,
+        realm: Realm,
+        keys: &[&StoredKey],
+        now_s: i64,
+    ) -> Result<RealmEntry, StoreError> {
+        let mut published = Vec::new();
+        let mut active: Option<(i64, Arc<SigningKey>)> = None;
+        for stored in keys {
+            if stored.expires_at.is_some_and(|at| at <= now_s) {
+                continue;
+            }
+            let key = Arc::new(self.open_key(stored)?);
+            let signs = stored.retired_at.is_none() && stored.alg == realm.signing_alg;
+            if signs
+                && active
+                    .as_ref()
+                    .is_none_or(|(at, _)| stored.created_at >= *at)
+            {
+                active = Some((stored.created_at, key.clone()));
+            }
+            published.push(key);
+        }
+        let issuer = realm.issuer(&self.server_url);
+        let opaque = self
+            .master
+            .sealer(&format!("tessera opaque tokens v1 {}", realm.id));
+        Ok(RealmEntry {
+            keys: KeyRing::new(active.map(|(_, k)| k), published),
+            issuer,
+            opaque,
+            realm,
+        })
+    }
+
+    fn open_key(&self, stored: &StoredKey) -> Result<SigningKey, StoreError> {
+        let der = self
+            .key_sealer
+            .open(stored.kid.as_bytes(), &stored.sealed_private)
+            .ok_or_else(|| StoreError::Corrupt(CryptoError::Unseal.to_string()))?;
+        SigningKey::from_pkcs8(stored.alg, stored.kid.clone(), &der)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn new_key(&self, realm_id: &str, alg: SigningAlg) -> Result<StoredKey, ManageError> {
+        let kid = crypto::random_token(self.rng.as_ref(), 12);
+        let (_, der) = SigningKey::generate(alg, kid.clone())
+            .map_err(|e| ManageError::Internal(e.to_string()))?;
+        let sealed_private = self
+            .key_sealer
+            .seal(self.rng.as_ref(), kid.as_bytes(), &der);
+        Ok(StoredKey {
+            kid,
+            realm_id: realm_id.to_owned(),
+            alg,
+            sealed_private,
+            created_at: self.now_s(),
+            retired_at: None,
+            expires_at: None,
+        })
+    }
+
+    /// Removes expired state from the store and the cache.
+    pub async fn purge(&self, keep_changes_secs: i64) -> Result<u64, StoreError> {
+        let now_s = self.now_s();
+        let purged = self.store.purge(now_s, now_s - keep_changes_secs).await?;
+        self.write().forget_expired(now_s);
+        Ok(purged)
+    }
+
+    // ----- management: realms ---------------------------------------------------------
+
+    pub fn realms(&self) -> Vec<Arc<RealmEntry>> {
+        let mut realms: Vec<_> = self.read().realms().cloned().collect();
+        realms.sort_by(|a, b| a.realm.name.as_str().cmp(b.realm.name.as_str()));
+        realms
+    }
+
+    pub fn find_realm(&self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
+        self.realm(name).ok_or_else(|| ManageError::NotFound {
+            what: "realm",
+            name: name.to_owned(),
+        })
+    }
+
+    pub async fn create_realm(&self, new: NewRealm) -> Result<Arc<RealmEntry>, ManageError> {
+        let realm = Realm {
+            id: uuid::Builder::from_random_bytes(self.random16())
+                .into_uuid()
+                .to_string(),
+            name: new.name,
+            hosts: new.hosts,
+            public_url: new.public_url,
+            token_format: new.token_format.unwrap_or(TokenFormat::Jwt),
+            signing_alg: new.signing_alg.unwrap_or(SigningAlg::Es256),
+            token_prefix: new.token_prefix.unwrap_or_default(),
+            token_type: new.token_type.unwrap_or(TokenTypeSpelling::Bearer),
+            credential_window_secs: 60,
+            assertion_max_lifetime_secs: 3600,
+            created_at: self.now_s(),
+        };
+        self.check_hosts_free(&realm)?;
+        let key = self.new_key(&realm.id, realm.signing_alg)?;
+        self.store.insert_realm(&realm, &key).await?;
+        self.refresh_realm(&realm.id).await?;
+        self.find_realm(realm.name.as_str())
+    }
+
+    fn check_hosts_free(&self, realm: &Realm) -> Result<(), ManageError> {
+        let directory = self.read();
+        for host in &realm.hosts {
+            if let Some(other) = directory.realm_for_host(host.as_str())
+                && other.realm.id != realm.id
+            {
+                return Err(ManageError::Conflict(format!(
+                    "host {host} already belongs to realm {}",
+                    other.realm.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a realm's settings through `edit`. A new signing algorithm gets a new
+    /// key at once; the old key stays published until every token it signed expired.
+    pub async fn update_realm(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&mut Realm) -> Result<(), FieldError>,
+    ) -> Result<Arc<RealmEntry>, ManageError> {
+        let current = self.find_realm(name)?;
+        let mut realm = current.realm.clone();
+        edit(&mut realm)?;
+        self.check_hosts_free(&realm)?;
+        if realm.signing_alg != current.realm.signing_alg {
+            let key = self.new_key(&realm.id, realm.signing_alg)?;
+            self.store.insert_signing_key(&key).await?;
+            let now_s = self.now_s();
+            let until = now_s + i64::try_from(MAX_TTL_SECS).unwrap_or(i64::MAX);
+            for old in &current.keys.published {
+                self.store
+                    .retire_signing_key(&realm.id, &old.kid, now_s, until)
+                    .await?;
+            }
+        }
+        if !self.store.update_realm(&realm).await? {
+            return Err(ManageError::NotFound {
+                what: "realm",
+                name: name.to_owned(),
+            });
+        }
+        self.refresh_realm(&realm.id).await?;
+        self.find_realm(realm.name.as_str())
+    }
+
+    pub async fn delete_realm(&self, name: &str) -> Result<(), ManageError> {
+        let entry = self.find_realm(name)?;
+        if entry.realm.name.is_default() {
+            return Err(ManageError::Forbidden(
+                "the default realm cannot be deleted",
+            ));
+        }
+        self.store.delete_realm(&entry.realm.id).await?;
+        self.write().remove_realm(&entry.realm.id);
+        Ok(())
+    }
+
+    // ----- management: applications ---------------------------------------------------
+
+    pub async fn list_applications(&self, realm: &str) -> Result<Vec<Application>, ManageError> {
+        let entry = self.find_realm(realm)?;
+        let mut apps = self.store.list_applications(&entry.realm.id).await?;
+        apps.sort_by(|a, b| a.client_id.as_str().cmp(b.client_id.as_str()));
+        Ok(apps)
+    }
+
+    pub async fn find_application(
+        &self,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<Application, ManageError> {
+        let entry = self.find_realm(realm)?;
+        self.store
+            .find_application(&entry.realm.id, client_id)
+            .await?
+            .ok_or_else(|| app_not_found(client_id))
+    }
+
+    /// Creates an application and returns it with its secret, which is shown only now.
+    pub async fn create_application(
+        &self,
+        realm: &str,
+        new: NewApplication,
+    ) -> Result<(Application, String), ManageError> {
+        let entry = self.find_realm(realm)?;
+        let now_s = self.now_s();
+        let secret = crypto::random_token(self.rng.as_ref(), 32);
+        let client_id = match new.client_id {
+            Some(id) => id,
+            None => ClientId::generated(crypto::random_token(self.rng.as_ref(), 18)),
+        };
+        let app = Application {
+            realm_id: entry.realm.id.clone(),
+            client_id,
+            name: new.name,
+            enabled: new.enabled,
+            secrets: vec![SecretHash {
+                hash: self.secrets.hash(&secret),
+                expires_at: None,
+            }],
+            scopes: new.scopes,
+            default_scopes: new.default_scopes,
+            scope_required: new.scope_required,
+            token_ttl: new.token_ttl.unwrap_or_default(),
+            token_format: new.token_format,
+            refresh_token_ttl: new.refresh_token_ttl,
+            auth_methods: new.auth_methods.unwrap_or_else(|| {
+                vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+            }),
+            public_key: new.public_key,
+            jwks: new.jwks,
+            audiences: new.audiences,
+            tokens_valid_after_ms: 0,
+            created_at: now_s,
+            updated_at: now_s,
+        };
+        validate_application(&app)?;
+        self.store
+            .insert_application(&app)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ManageError::Conflict(format!(
+                    "client_id {} already exists in realm {realm}",
+                    app.client_id
+                )),
+                other => other.into(),
+            })?;
+        self.write().put_application(app.clone());
+        Ok((app, secret))
+    }
+
+    /// Changes an application through `edit`, then checks it is still coherent.
+    pub async fn update_application(
+        &self,
+        realm: &str,
+        client_id: &str,
+        edit: impl FnOnce(&mut Application) -> Result<(), FieldError>,
+    ) -> Result<Application, ManageError> {
+        let mut app = self.find_application(realm, client_id).await?;
+        edit(&mut app)?;
+        validate_application(&app)?;
+        self.save_application(app).await
+    }
+
+    async fn save_application(&self, mut app: Application) -> Result<Application, ManageError> {
+        app.updated_at = self.now_s();
+        if !self.store.update_application(&app).await? {
+            return Err(app_not_found(app.client_id.as_str()));
+        }
+        self.write().put_application(app.clone());
+        Ok(app)
+    }
+
+    pub async fn delete_application(
+        &self,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<(), ManageError> {
+        let entry = self.find_realm(realm)?;
+        if !self
+            .store
+            .delete_application(&entry.realm.id, client_id)
+            .await?
+        {
+            return Err(app_not_found(client_id));
+        }
+        self.write().remove_application(&entry.realm.id, client_id);
+        Ok(())
+    }
+
+    /// A new secret. With a grace period the old secret keeps working that long;
+    /// without one, every token issued so far dies with it.
+    pub async fn rotate_secret(
+        &self,
+        realm: &str,
+        client_id: &str,
+        grace_secs: u64,
+    ) -> Result<(String, Option<i64>), ManageError> {
+        if grace_secs > MAX_TTL_SECS {
+            return Err(FieldError::new(
+                "grace_period",
+                format!("a grace period is 0 to {MAX_TTL_SECS} seconds"),
+            )
+            .into());
+        }
+        let mut app = self.find_application(realm, client_id).await?;
+        let now_ms = self.clock.now_ms();
+        let now_s = now_ms.div_euclid(1000);
+        let secret = crypto::random_token(self.rng.as_ref(), 32);
+        let fresh = SecretHash {
+            hash: self.secrets.hash(&secret),
+            expires_at: None,
+        };
+        let old_until = if grace_secs == 0 {
+            app.secrets = vec![fresh];
+            app.tokens_valid_after_ms = now_ms;
+            None
+        } else {
+            let until = now_s + i64::try_from(grace_secs).unwrap_or(i64::MAX);
+            let mut kept: Vec<_> = app
+                .secrets
+                .drain(..)
+                .filter(|s| s.expires_at.is_none_or(|at| at > now_s))
+                .map(|s| SecretHash {
+                    hash: s.hash,
+                    expires_at: Some(s.expires_at.map_or(until, |at| at.min(until))),
+                })
+                .collect();
+            kept.insert(0, fresh);
+            app.secrets = kept;
+            Some(until)
+        };
+        self.save_application(app).await?;
+        Ok((secret, old_until))
+    }
+
+    /// Every token of the application issued until now stops working.
+    pub async fn revoke_tokens(&self, realm: &str, client_id: &str) -> Result<i64, ManageError> {
+        let mut app = self.find_application(realm, client_id).await?;
+        let now_ms = self.clock.now_ms();
+        app.tokens_valid_after_ms = now_ms;
+        self.save_application(app).await?;
+        Ok(now_ms)
+    }
+
+    /// A token issued by an administrator, with a lifetime of their choosing.
+    pub async fn issue_token(
+        &self,
+        realm: &str,
+        client_id: &str,
+        ttl: Option<TokenTtl>,
+        scopes: Option<ScopeSet>,
+    ) -> Result<GrantedToken, ManageError> {
+        let entry = self.find_realm(realm)?;
+        let app = self.find_application(realm, client_id).await?;
+        if !app.enabled {
+            return Err(ManageError::Forbidden("the application is disabled"));
+        }
+        let scope = match scopes {
+            Some(scopes) if !scopes.is_empty() => {
+                if !scopes.is_subset_of(&app.scopes) {
+                    return Err(FieldError::new(
+                        "scopes",
+                        format!("the application is allowed only: {}", app.scopes),
+                    )
+                    .into());
+                }
+                scopes
+            }
+            _ => app.effective_default_scopes().clone(),
+        };
+        // The cache may not have this application yet if it was made by another process.
+        if self
+            .cached_application(&entry.realm.id, client_id)
+            .is_none()
+        {
+            self.write().put_application(app.clone());
+        }
+        self.mint(
+            &entry,
+            &app,
+            &scope,
+            app.audiences.clone(),
+            ttl.unwrap_or(app.token_ttl),
+        )
+        .map_err(|e| ManageError::Internal(e.to_string()))
+    }
+
+    fn random16(&self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        self.rng.fill(&mut bytes);
+        bytes
+    }
+}
+
+fn app_not_found(client_id: &str) -> ManageError {
+    ManageError::NotFound {
+        what: "application",
+        name: client_id.to_owned(),
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %err, "could not write a token");
+    OAuthError::ServerError("the token could not be written".into())
+}
+
+/// The rules an application must keep after any change.
+fn validate_application(app: &Application) -> Result<(), FieldError> {
+    if app.name.trim().is_empty() || app.name.len() > 200 {
+        return Err(FieldError::new("name", "a name is 1 to 200 characters"));
+    }
+    if let Some(defaults) = &app.default_scopes
+        && !defaults.is_subset_of(&app.scopes)
+    {
+        return Err(FieldError::new(
+            "default_scopes",
+            "default scopes must be among the application's scopes",
+        ));
+    }
+    if app.auth_methods.is_empty() {
+        return Err(FieldError::new(
+            "auth_methods",
+            "an application needs at least one auth method",
+        ));
+    }
+    if app.allows(AuthMethod::PrivateKeyJwt) && app.public_key.is_none() && app.jwks.is_none() {
+        return Err(FieldError::new(
+            "auth_methods",
+            "private_key_jwt needs a public_key or jwks",
+        ));
+    }
+    if app.allows(AuthMethod::SignedCredential) && app.public_key.is_none() {
+        return Err(FieldError::new(
+            "auth_methods",
+            "signed_credential needs an RSA public_key",
+        ));
+    }
+    for aud in &app.audiences {
+        if aud.is_empty() || aud.len() > 512 || aud.contains(char::is_whitespace) {
+            return Err(FieldError::new(
+                "audiences",
+                "an audience is a non-empty string without spaces",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.3: a requested scope outside the allowed set is refused, never narrowed.
+fn negotiate_scope(app: &Application, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let requested = match requested {
+        Some(text) if !text.trim().is_empty() => text,
+        _ if app.scope_required => {
+            return Err(OAuthError::InvalidScope(
+                "this application must ask for a scope".into(),
+            ));
+        }
+        _ => return Ok(app.effective_default_scopes().clone()),
+    };
+    let set =
+        ScopeSet::parse_param(requested).map_err(|e| OAuthError::InvalidScope(e.message.into()))?;
+    if let Some(unknown) = set.iter().find(|s| !app.scopes.contains(s)) {
+        return Err(OAuthError::InvalidScope(
+            format!("scope {unknown} is not allowed for this application").into(),
+        ));
+    }
+    Ok(set)
+}
+
+/// RFC 8707: each `resource` must be one of the application's audiences.
+fn negotiate_audiences(app: &Application, resources: &[String]) -> Result<Vec<String>, OAuthError> {
+    if resources.is_empty() {
+        return Ok(app.audiences.clone());
+    }
+    for resource in resources {
+        if !app.audiences.contains(resource) {
+            return Err(OAuthError::InvalidTarget(
+                format!("resource {resource} is not an audience of this application").into(),
+            ));
+        }
+    }
+    Ok(resources.to_vec())
+}
+
+fn issued_ms(claims: &OwnedClaims) -> i64 {
+    uuid::Uuid::parse_str(&claims.jti)
+        .ok()
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            i64::try_from(secs).unwrap_or(i64::MAX) * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(claims.iat.saturating_mul(1000))
+}
+
+/// The claims Tessera writes (RFC 9068 §2.2), borrowed for serialisation.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> From<&'a Vec<String>> for Audience<'a> {
+    fn from(list: &'a Vec<String>) -> Self {
+        match list.as_slice() {
+            [one] => Self::One(one),
+            many => Self::Many(many),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OwnedClaims {
+    iss: String,
+    sub: String,
+    aud: OwnedAudience,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OwnedAudience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OwnedAudience {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
+}

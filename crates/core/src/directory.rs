@@ -1,0 +1,149 @@
+//! The in-memory picture of the store that the hot path reads: realms with their keys,
+//! applications, and live revocations. It is refreshed from the change log, never read
+//! through to the store on a request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::crypto::{Sealer, SigningKey};
+use crate::domain::{Application, Realm};
+
+/// A realm as the hot path needs it: settings, issuer, keys, and its opaque-token sealer.
+pub struct RealmEntry {
+    pub realm: Realm,
+    pub issuer: String,
+    pub keys: KeyRing,
+    pub(crate) opaque: Sealer,
+}
+
+/// The realm's keys: the one that signs now, and every key still published.
+pub struct KeyRing {
+    pub active: Option<Arc<SigningKey>>,
+    pub published: Vec<Arc<SigningKey>>,
+    /// The JWKS document, rendered once per change.
+    pub jwks: Arc<str>,
+}
+
+impl KeyRing {
+    pub fn new(active: Option<Arc<SigningKey>>, published: Vec<Arc<SigningKey>>) -> Self {
+        let keys: Vec<_> = published.iter().map(|k| k.public_jwk().clone()).collect();
+        let jwks = serde_json::json!({ "keys": keys }).to_string();
+        Self {
+            active,
+            published,
+            jwks: jwks.into(),
+        }
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+        self.published.iter().find(|k| k.kid == kid)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Directory {
+    realms: HashMap<String, Arc<RealmEntry>>,
+    /// realm id → realm name
+    names: HashMap<String, String>,
+    /// host name → realm name
+    hosts: HashMap<String, String>,
+    /// realm id → client id → application
+    apps: HashMap<String, HashMap<String, Arc<Application>>>,
+    /// jti → expiry (unix seconds)
+    revoked: HashMap<String, i64>,
+}
+
+impl Directory {
+    pub fn realm(&self, name: &str) -> Option<&Arc<RealmEntry>> {
+        self.realms.get(name)
+    }
+
+    pub fn realm_for_host(&self, host: &str) -> Option<&Arc<RealmEntry>> {
+        self.hosts.get(host).and_then(|name| self.realms.get(name))
+    }
+
+    pub fn has_realm_id(&self, realm_id: &str) -> bool {
+        self.names.contains_key(realm_id)
+    }
+
+    pub fn realms(&self) -> impl Iterator<Item = &Arc<RealmEntry>> {
+        self.realms.values()
+    }
+
+    pub fn application(&self, realm_id: &str, client_id: &str) -> Option<&Arc<Application>> {
+        self.apps.get(realm_id).and_then(|apps| apps.get(client_id))
+    }
+
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked.contains_key(jti)
+    }
+
+    pub fn put_realm(&mut self, entry: RealmEntry) {
+        self.remove_realm_names(&entry.realm.id);
+        let name = entry.realm.name.as_str().to_owned();
+        // A stale entry under this name from a deleted realm goes too.
+        if let Some(old) = self.realms.get(&name) {
+            let old_id = old.realm.id.clone();
+            if old_id != entry.realm.id {
+                self.remove_realm(&old_id);
+            }
+        }
+        for host in &entry.realm.hosts {
+            self.hosts.insert(host.as_str().to_owned(), name.clone());
+        }
+        self.names.insert(entry.realm.id.clone(), name.clone());
+        self.realms.insert(name, Arc::new(entry));
+    }
+
+    pub fn remove_realm(&mut self, realm_id: &str) {
+        self.remove_realm_names(realm_id);
+        self.apps.remove(realm_id);
+    }
+
+    fn remove_realm_names(&mut self, realm_id: &str) {
+        if let Some(name) = self.names.remove(realm_id) {
+            self.realms.remove(&name);
+            self.hosts.retain(|_, realm| *realm != name);
+        }
+    }
+
+    pub fn put_application(&mut self, app: Application) {
+        self.apps
+            .entry(app.realm_id.clone())
+            .or_default()
+            .insert(app.client_id.as_str().to_owned(), Arc::new(app));
+    }
+
+    pub fn remove_application(&mut self, realm_id: &str, client_id: &str) {
+        if let Some(apps) = self.apps.get_mut(realm_id) {
+            apps.remove(client_id);
+        }
+    }
+
+    pub fn put_revocation(&mut self, jti: String, expires_at: i64) {
+        self.revoked.insert(jti, expires_at);
+    }
+
+    /// Forgets revocations of tokens that have expired on their own.
+    pub fn forget_expired(&mut self, now_s: i64) {
+        self.revoked.retain(|_, exp| *exp > now_s);
+    }
+
+    pub fn replace_all(
+        &mut self,
+        realms: Vec<RealmEntry>,
+        apps: Vec<Application>,
+        revoked: Vec<(String, i64)>,
+    ) {
+        *self = Self::default();
+        for realm in realms {
+            self.put_realm(realm);
+        }
+        for app in apps {
+            if self.names.contains_key(&app.realm_id) {
+                self.put_application(app);
+            }
+        }
+        self.revoked = revoked.into_iter().collect();
+    }
+}

@@ -1,0 +1,138 @@
+//! The errors of the domain: OAuth errors as RFC 6749 §5.2 names them, errors of the
+//! management operations, and what a store can fail with.
+
+use std::borrow::Cow;
+
+/// A value that did not parse, and which input field it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An error answered by the token, introspection or revocation endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// `used_basic` tells the HTTP edge to add `WWW-Authenticate: Basic`.
+    #[error("invalid_client: {description}")]
+    InvalidClient {
+        description: Cow<'static, str>,
+        used_basic: bool,
+    },
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Cow<'static, str>),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Cow<'static, str>),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Cow<'static, str>),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Cow<'static, str>),
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Cow<'static, str>),
+    /// A fault of the server itself (never of the request).
+    #[error("server_error: {0}")]
+    ServerError(Cow<'static, str>),
+    /// The store could not be reached; the request may succeed later.
+    #[error("temporarily_unavailable: {0}")]
+    TemporarilyUnavailable(Cow<'static, str>),
+}
+
+impl OAuthError {
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(description.into())
+    }
+
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>, used_basic: bool) -> Self {
+        Self::InvalidClient {
+            description: description.into(),
+            used_basic,
+        }
+    }
+
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::ServerError(_) => "server_error",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
+            | Self::ServerError(d)
+            | Self::TemporarilyUnavailable(d) => d,
+            Self::InvalidClient { description, .. } => description,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "store failure while serving an OAuth request");
+        Self::TemporarilyUnavailable("the store is unavailable; try again".into())
+    }
+}
+
+/// What a store implementation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key (realm name, client id) is taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// Stored data that no longer parses (hand-edited, or written by a newer version).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The error of a management operation (admin API, CLI, dashboard).
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("{what} not found")]
+    NotFound { what: &'static str, name: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ManageError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            other => Self::Store(other),
+        }
+    }
+}

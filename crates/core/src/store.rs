@@ -1,0 +1,99 @@
+//! The storage contract. `tessera-store` implements it for SQLite and PostgreSQL; the
+//! domain only ever sees this trait.
+//!
+//! Every write also appends to a change log in the same transaction, so that every node
+//! (and a server beside a CLI) can bring its caches up to date by reading the log.
+
+use async_trait::async_trait;
+
+use crate::domain::{Application, Realm, SigningAlg};
+use crate::error::StoreError;
+
+/// A realm's signing key as stored: the private part sealed under the master key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub realm_id: String,
+    pub alg: SigningAlg,
+    pub sealed_private: Vec<u8>,
+    pub created_at: i64,
+    /// When it stopped signing; it stays published until `expires_at`.
+    pub retired_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+/// One revoked token, remembered only until the token would have expired anyway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revocation {
+    pub jti: String,
+    pub realm_id: String,
+    pub client_id: String,
+    pub expires_at: i64,
+}
+
+/// What a change-log entry says changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Realm { realm_id: String },
+    Application { realm_id: String, client_id: String },
+    Keys { realm_id: String },
+    Revocation { jti: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEntry {
+    pub seq: i64,
+    pub change: Change,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Whether the store answers at all (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn realms(&self) -> Result<Vec<Realm>, StoreError>;
+    async fn find_realm(&self, realm_id: &str) -> Result<Option<Realm>, StoreError>;
+    /// Inserts a realm together with its first signing key. `Conflict` if the name is taken.
+    async fn insert_realm(&self, realm: &Realm, first_key: &StoredKey) -> Result<(), StoreError>;
+    async fn update_realm(&self, realm: &Realm) -> Result<bool, StoreError>;
+    /// Deletes the realm with its applications, keys and revocations.
+    async fn delete_realm(&self, realm_id: &str) -> Result<bool, StoreError>;
+
+    /// Every application of every realm (to fill the cache at start).
+    async fn applications(&self) -> Result<Vec<Application>, StoreError>;
+    async fn list_applications(&self, realm_id: &str) -> Result<Vec<Application>, StoreError>;
+    async fn find_application(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Application>, StoreError>;
+    /// `Conflict` if the client id is taken in that realm.
+    async fn insert_application(&self, app: &Application) -> Result<(), StoreError>;
+    async fn update_application(&self, app: &Application) -> Result<bool, StoreError>;
+    async fn delete_application(&self, realm_id: &str, client_id: &str)
+    -> Result<bool, StoreError>;
+
+    async fn signing_keys(&self, realm_id: Option<&str>) -> Result<Vec<StoredKey>, StoreError>;
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Stops a key signing (`retired_at`) and says when it may leave the JWKS.
+    async fn retire_signing_key(
+        &self,
+        realm_id: &str,
+        kid: &str,
+        retired_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Revocations whose token has not expired by `now_s`.
+    async fn revocations(&self, now_s: i64) -> Result<Vec<Revocation>, StoreError>;
+    async fn find_revocation(&self, jti: &str) -> Result<Option<Revocation>, StoreError>;
+    async fn insert_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
+
+    /// Change-log entries after `seq`, oldest first, at most `limit`.
+    async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError>;
+    async fn last_change_seq(&self) -> Result<i64, StoreError>;
+
+    /// Removes expired revocations and keys and change-log entries older than
+    /// `changes_before_s`; returns how many rows went.
+    async fn purge(&self, now_s: i64, changes_before_s: i64) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,264 @@
+//! The admin listener: the management API of SPEC §5, every request authenticated with
+//! the admin key.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use tessera_core::Authority;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::SecretString;
+use crate::errors::AdminFailure;
+use crate::operations;
+use crate::request::{bearer_token, read_body};
+
+pub struct AdminState {
+    pub authority: Arc<Authority>,
+    pub admin_key: SecretString,
+    pub body_limit: usize,
+}
+
+type AppState = State<Arc<AdminState>>;
+type Answer = Result<Response, AdminFailure>;
+
+pub fn router(state: Arc<AdminState>) -> Router {
+    let api = Router::new()
+        .route("/admin/v1/realms", get(list_realms).post(create_realm))
+        .route(
+            "/admin/v1/realms/{realm}",
+            get(show_realm).patch(update_realm).delete(delete_realm),
+        )
+        .route(
+            "/admin/v1/realms/{realm}/applications",
+            get(list_applications).post(create_application),
+        )
+        .route(
+            "/admin/v1/realms/{realm}/applications/{client_id}",
+            get(show_application)
+                .patch(update_application)
+                .delete(delete_application),
+        )
+        .route(
+            "/admin/v1/realms/{realm}/applications/{client_id}/secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/admin/v1/realms/{realm}/applications/{client_id}/tokens",
+            post(issue_token),
+        )
+        .route(
+            "/admin/v1/realms/{realm}/applications/{client_id}/revoke-tokens",
+            post(revoke_tokens),
+        )
+        .fallback(not_found);
+    api.layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_admin_key,
+    ))
+    .with_state(state)
+    .layer(CatchPanicLayer::new())
+    .layer(TraceLayer::new_for_http())
+    .layer(SetSensitiveRequestHeadersLayer::new([
+        axum::http::header::AUTHORIZATION,
+    ]))
+}
+
+async fn require_admin_key(State(state): AppState, request: Request, next: Next) -> Response {
+    let presented = bearer_token(request.headers()).unwrap_or_default();
+    let expected = state.admin_key.expose();
+    let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+    if !matches {
+        return AdminFailure::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+async fn not_found() -> AdminFailure {
+    AdminFailure::NotFound
+}
+
+/// Reads a JSON body into `T`; an empty body reads as `{}`. A bad field is named.
+async fn json_body<T: DeserializeOwned>(
+    state: &AdminState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, AdminFailure> {
+    let bytes = read_body(headers, body, state.body_limit)
+        .await
+        .map_err(AdminFailure::PayloadTooLarge)?;
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        // serde names an unknown or missing field in its message, not in the path.
+        let field = if path == "." || path.is_empty() {
+            field_in_message(&message)
+        } else {
+            Some(path)
+        };
+        AdminFailure::BadBody { field, message }
+    })
+}
+
+fn field_in_message(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message.get(start..)?.find('`')?;
+    message.get(start..start + len).map(str::to_owned)
+}
+
+fn created<T: serde::Serialize>(value: T) -> Response {
+    (StatusCode::CREATED, axum::Json(value)).into_response()
+}
+
+fn ok<T: serde::Serialize>(value: T) -> Response {
+    axum::Json(value).into_response()
+}
+
+async fn list_realms(State(state): AppState) -> Answer {
+    Ok(ok(operations::list_realms(&state.authority)))
+}
+
+async fn create_realm(State(state): AppState, headers: HeaderMap, body: Body) -> Answer {
+    let input = json_body(&state, &headers, body).await?;
+    Ok(created(
+        operations::create_realm(&state.authority, input).await?,
+    ))
+}
+
+async fn show_realm(State(state): AppState, Path(realm): Path<String>) -> Answer {
+    Ok(ok(operations::show_realm(&state.authority, &realm)?))
+}
+
+async fn update_realm(
+    State(state): AppState,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let patch = json_body(&state, &headers, body).await?;
+    Ok(ok(operations::update_realm(
+        &state.authority,
+        &realm,
+        patch,
+    )
+    .await?))
+}
+
+async fn delete_realm(State(state): AppState, Path(realm): Path<String>) -> Answer {
+    operations::delete_realm(&state.authority, &realm).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_applications(State(state): AppState, Path(realm): Path<String>) -> Answer {
+    Ok(ok(
+        operations::list_applications(&state.authority, &realm).await?
+    ))
+}
+
+async fn create_application(
+    State(state): AppState,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let input = json_body(&state, &headers, body).await?;
+    Ok(created(
+        operations::create_application(&state.authority, &realm, input).await?,
+    ))
+}
+
+async fn show_application(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+) -> Answer {
+    Ok(ok(operations::show_application(
+        &state.authority,
+        &realm,
+        &client_id,
+    )
+    .await?))
+}
+
+async fn update_application(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let patch = json_body(&state, &headers, body).await?;
+    Ok(ok(operations::update_application(
+        &state.authority,
+        &realm,
+        &client_id,
+        patch,
+    )
+    .await?))
+}
+
+async fn delete_application(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+) -> Answer {
+    operations::delete_application(&state.authority, &realm, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate_secret(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let input = json_body(&state, &headers, body).await?;
+    Ok(ok(operations::rotate_secret(
+        &state.authority,
+        &realm,
+        &client_id,
+        input,
+    )
+    .await?))
+}
+
+async fn issue_token(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let input = json_body(&state, &headers, body).await?;
+    let token = operations::issue_token(&state.authority, &realm, &client_id, input).await?;
+    let mut response = created(token);
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+async fn revoke_tokens(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+) -> Answer {
+    Ok(ok(operations::revoke_tokens(
+        &state.authority,
+        &realm,
+        &client_id,
+    )
+    .await?))
+}

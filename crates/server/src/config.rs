@@ -1,0 +1,245 @@
+//! Settings: one typed struct, read from an optional TOML file and then overlaid by
+//! `TESSERA_*` environment variables, built once in `main` and passed down.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tessera_core::domain::PublicUrl;
+
+/// A secret setting; never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(redacted)")
+    }
+}
+
+/// The settings as the TOML file spells them. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    admin_listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    admin_key: Option<String>,
+    master_key: Option<String>,
+    body_limit: Option<usize>,
+    log: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None`: SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// `None`: `http://{listen}` once the listener is bound.
+    pub public_url: Option<PublicUrl>,
+    pub admin_key: Option<SecretString>,
+    pub master_key: Option<SecretString>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// A `tracing` filter such as `info` or `tessera=debug`.
+    pub log: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            public_url: None,
+            admin_key: None,
+            master_key: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `file` (if given), then the environment through `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.message().to_owned(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let pick = |name: &str, file_value: Option<String>| env(name).or(file_value);
+        let mut config = Self::default();
+        if let Some(listen) = pick("TESSERA_LISTEN", from_file.listen) {
+            config.listen = parse_addr("TESSERA_LISTEN / listen", &listen)?;
+        }
+        if let Some(listen) = pick("TESSERA_ADMIN_LISTEN", from_file.admin_listen) {
+            config.admin_listen = parse_addr("TESSERA_ADMIN_LISTEN / admin_listen", &listen)?;
+        }
+        if let Some(dir) = env("TESSERA_DATA_DIR")
+            .map(PathBuf::from)
+            .or(from_file.data_dir)
+        {
+            if dir.as_os_str().is_empty() {
+                return Err(invalid("TESSERA_DATA_DIR / data_dir", "must not be empty"));
+            }
+            config.data_dir = dir;
+        }
+        if let Some(url) = pick("TESSERA_DATABASE_URL", from_file.database_url) {
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|p| url.starts_with(p)) {
+                return Err(invalid(
+                    "TESSERA_DATABASE_URL / database_url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                ));
+            }
+            config.database_url = Some(url);
+        }
+        if let Some(url) = pick("TESSERA_PUBLIC_URL", from_file.public_url) {
+            config.public_url = Some(
+                PublicUrl::parse("public_url", &url)
+                    .map_err(|e| invalid("TESSERA_PUBLIC_URL / public_url", e.message))?,
+            );
+        }
+        if let Some(key) = pick("TESSERA_ADMIN_KEY", from_file.admin_key) {
+            if key.len() < 16 {
+                return Err(invalid(
+                    "TESSERA_ADMIN_KEY / admin_key",
+                    "must be at least 16 characters",
+                ));
+            }
+            config.admin_key = Some(SecretString::new(key));
+        }
+        if let Some(key) = pick("TESSERA_MASTER_KEY", from_file.master_key) {
+            if key.trim().len() < tessera_core::crypto::MasterKey::MIN_LEN {
+                return Err(invalid(
+                    "TESSERA_MASTER_KEY / master_key",
+                    "must be at least 32 characters",
+                ));
+            }
+            config.master_key = Some(SecretString::new(key));
+        }
+        if let Some(limit) = from_file.body_limit {
+            if !(1024..=16 * 1024 * 1024).contains(&limit) {
+                return Err(invalid("body_limit", "must be 1024 to 16777216 bytes"));
+            }
+            config.body_limit = limit;
+        }
+        if let Some(log) = pick("TESSERA_LOG", from_file.log) {
+            config.log = log;
+        }
+        Ok(config)
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
+        }
+    }
+}
+
+fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("{value:?} is not host:port (e.g. 127.0.0.1:8080)"),
+        )
+    })
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let config = Config::load(None, |_| None).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.admin_listen.to_string(), "127.0.0.1:8081");
+        assert!(config.effective_database_url().ends_with("data/tessera.db"));
+    }
+
+    #[test]
+    fn environment_overrides_file_and_bad_values_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://a.example/\"\n",
+        )
+        .unwrap();
+        let config =
+            Config::load(Some(&path), env_of(&[("TESSERA_LISTEN", "0.0.0.0:9100")])).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9100");
+        assert_eq!(config.public_url.unwrap().as_str(), "https://a.example");
+
+        let err = Config::load(None, env_of(&[("TESSERA_LISTEN", "nope")])).unwrap_err();
+        assert!(err.to_string().starts_with("TESSERA_LISTEN"), "{err}");
+        let err = Config::load(None, env_of(&[("TESSERA_MASTER_KEY", "short")])).unwrap_err();
+        assert!(err.to_string().contains("TESSERA_MASTER_KEY"), "{err}");
+
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,289 @@
+//! Tessera's HTTP side: the public OAuth endpoints, the admin API, configuration, and
+//! start-up. Only this crate knows HTTP.
+
+pub mod admin;
+pub mod config;
+mod errors;
+pub mod metrics;
+pub mod operations;
+pub mod public;
+mod request;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tessera_core::crypto::{MasterKey, SystemRandom};
+use tessera_core::domain::PublicUrl;
+use tessera_core::{Authority, ManageError, StoreError, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use config::{Config, ConfigError, SecretString};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    KeyFile { path: PathBuf, message: String },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("loading realms: {0}")]
+    Load(#[from] ManageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Where the admin key came from, for the start-up message.
+#[derive(Debug, Clone)]
+pub enum AdminKeySource {
+    Environment,
+    File(PathBuf),
+}
+
+/// The data directory with its master key, created owner-only on first use.
+pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
+    let text = match &config.master_key {
+        Some(key) => key.expose().to_owned(),
+        None => {
+            let path = config.data_dir.join("master.key");
+            read_or_create_key(&config.data_dir, &path, || {
+                MasterKey::generate_text(&SystemRandom)
+            })?
+        }
+    };
+    MasterKey::from_text(&text).ok_or_else(|| StartError::KeyFile {
+        path: config.data_dir.join("master.key"),
+        message: "the master key must be at least 32 characters".to_owned(),
+    })
+}
+
+/// The admin key: `TESSERA_ADMIN_KEY`, or a generated one in an owner-only file.
+pub fn admin_key(config: &Config) -> Result<(SecretString, AdminKeySource), StartError> {
+    if let Some(key) = &config.admin_key {
+        return Ok((key.clone(), AdminKeySource::Environment));
+    }
+    let path = config.data_dir.join("admin.key");
+    let key = read_or_create_key(&config.data_dir, &path, || {
+        tessera_core::crypto::random_token(&SystemRandom, 32)
+    })?;
+    Ok((SecretString::new(key), AdminKeySource::File(path)))
+}
+
+fn read_or_create_key(
+    dir: &Path,
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> Result<String, StartError> {
+    create_data_dir(dir)?;
+    let key_error = |e: std::io::Error| StartError::KeyFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => return Ok(text.trim().to_owned()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(key_error(e)),
+        Err(_) => {}
+    }
+    let key = generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(key.as_bytes()).map_err(key_error)?;
+            file.sync_all().map_err(key_error)?;
+            Ok(key)
+        }
+        // Another process (a CLI beside the server) wrote it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
+            .map(|t| t.trim().to_owned())
+            .map_err(key_error),
+        Err(e) => Err(key_error(e)),
+    }
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), StartError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| StartError::DataDir {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Opens the configured store and loads the authority from it (used by `serve` and by
+/// every CLI command that works on the store directly).
+pub async fn open_authority(
+    config: &Config,
+    public_url: PublicUrl,
+) -> Result<Arc<Authority>, StartError> {
+    let master = master_key(config)?;
+    let url = config.effective_database_url();
+    if config.database_url.is_none() {
+        create_data_dir(&config.data_dir)?;
+    }
+    let store = tessera_store::open(&url).await?;
+    let authority = Authority::open(
+        store,
+        master,
+        public_url,
+        Arc::new(SystemClock),
+        Arc::new(SystemRandom),
+    )
+    .await?;
+    Ok(Arc::new(authority))
+}
+
+/// The public URL in effect: the configured one, or `http://{listen}`.
+pub fn public_url_for(config: &Config, bound: SocketAddr) -> PublicUrl {
+    match &config.public_url {
+        Some(url) => url.clone(),
+        None => PublicUrl::parse("public_url", &format!("http://{bound}"))
+            .unwrap_or_else(|_| fallback_url()),
+    }
+}
+
+fn fallback_url() -> PublicUrl {
+    // "http://127.0.0.1" is a valid public URL by construction.
+    #[allow(clippy::expect_used)]
+    PublicUrl::parse("public_url", "http://127.0.0.1").expect("valid URL")
+}
+
+/// A running server: its addresses, and the means to stop it.
+pub struct Running {
+    pub public_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub public_url: PublicUrl,
+    pub admin_key_source: AdminKeySource,
+    pub database_url: String,
+    pub authority: Arc<Authority>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<Result<(), std::io::Error>>,
+}
+
+impl Running {
+    /// Asks both listeners to stop taking connections; in-flight requests finish.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits until both listeners have stopped.
+    pub async fn wait(mut self) -> Result<(), StartError> {
+        while let Some(result) = self.tasks.join_next().await {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(StartError::Serve(e)),
+                Err(e) => return Err(StartError::Serve(std::io::Error::other(e))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How often each process reads the change log: well inside SPEC §4's one second.
+const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+/// How long change-log entries are kept for processes that were briefly away.
+const KEEP_CHANGES_SECS: i64 = 3600;
+
+/// Binds both listeners, loads the store and serves until [`Running::shutdown`].
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let public_listener = bind(config.listen).await?;
+    let admin_listener = bind(config.admin_listen).await?;
+    let public_addr = public_listener.local_addr().map_err(StartError::Serve)?;
+    let admin_addr = admin_listener.local_addr().map_err(StartError::Serve)?;
+    let public_url = public_url_for(&config, public_addr);
+    let (admin_key, admin_key_source) = admin_key(&config)?;
+    let authority = open_authority(&config, public_url.clone()).await?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let public_state = Arc::new(public::PublicState {
+        authority: authority.clone(),
+        metrics: Arc::new(metrics::Metrics::default()),
+        body_limit: config.body_limit,
+    });
+    let admin_state = Arc::new(admin::AdminState {
+        authority: authority.clone(),
+        admin_key,
+        body_limit: config.body_limit,
+    });
+    for (listener, router) in [
+        (public_listener, public::router(public_state)),
+        (admin_listener, admin::router(admin_state)),
+    ] {
+        let mut stopped = stopped.clone();
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+    }
+    spawn_maintenance(authority.clone(), stopped);
+
+    Ok(Running {
+        public_addr,
+        admin_addr,
+        public_url,
+        admin_key_source,
+        database_url: config.effective_database_url(),
+        authority,
+        stop,
+        tasks,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Keeps the caches in step with the change log, and purges expired state.
+fn spawn_maintenance(authority: Arc<Authority>, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut sync = tokio::time::interval(SYNC_INTERVAL);
+        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut purge = tokio::time::interval(PURGE_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = sync.tick() => {
+                    if let Err(err) = authority.sync().await {
+                        tracing::warn!(error = %err, "could not read the change log");
+                    }
+                }
+                _ = purge.tick() => {
+                    match authority.purge(KEEP_CHANGES_SECS).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(rows = n, "purged expired state"),
+                        Err(err) => tracing::warn!(error = %err, "purge failed"),
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,376 @@
+//! The public listener: token, introspection, revocation, metadata, JWKS, `/verify`
+//! and health, served for every realm at `/realms/{realm}/…`, `/auth/realms/{realm}/…`
+//! and, for `default` or a realm whose host name matches, at the root.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tessera_core::directory::RealmEntry;
+use tessera_core::{Authority, OAuthError, TokenInfo, TokenRequest};
+use tessera_proto::{ActiveToken, InactiveToken, Introspection, Metadata, TokenResponse};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::errors::PublicError;
+use crate::metrics::Metrics;
+use crate::request::{Params, bearer_token, client_auth, read_body};
+
+pub struct PublicState {
+    pub authority: Arc<Authority>,
+    pub metrics: Arc<Metrics>,
+    pub body_limit: usize,
+}
+
+type AppState = State<Arc<PublicState>>;
+
+/// Every path of SPEC §3, for every realm.
+pub fn router(state: Arc<PublicState>) -> Router {
+    let per_realm = Router::new()
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/token/", post(token))
+        .route("/oauth/token", post(token))
+        .route("/passport/oauth/token", post(token))
+        .route("/v2/token", post(token))
+        .route("/protocol/openid-connect/token", post(token))
+        .route("/oauth2/introspect", post(introspect))
+        .route(
+            "/protocol/openid-connect/token/introspect",
+            post(introspect),
+        )
+        .route("/oauth2/revoke", post(revoke))
+        .route("/protocol/openid-connect/revoke", post(revoke))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/protocol/openid-connect/certs", get(jwks))
+        .route("/verify", get(verify))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .merge(per_realm.clone())
+        .nest("/realms/{realm}", per_realm.clone())
+        .nest("/auth/realms/{realm}", per_realm)
+        .route(
+            "/.well-known/oauth-authorization-server/realms/{realm}",
+            get(metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration/realms/{realm}",
+            get(metadata),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+}
+
+/// The realm a request is for: named in the path, else matched by `Host`, else `default`.
+pub struct RealmCtx(pub Arc<RealmEntry>);
+
+impl FromRequestParts<Arc<PublicState>> for RealmCtx {
+    type Rejection = PublicError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<PublicState>,
+    ) -> Result<Self, Self::Rejection> {
+        let authority = &state.authority;
+        if let Ok(params) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((_, name)) = params.iter().find(|(key, _)| *key == "realm")
+        {
+            return authority
+                .realm(name)
+                .map(Self)
+                .ok_or(PublicError::UnknownRealm);
+        }
+        if let Some(host) = request_host(parts)
+            && let Some(realm) = authority.realm_for_host(&host)
+        {
+            return Ok(Self(realm));
+        }
+        authority
+            .realm(tessera_core::domain::RealmName::DEFAULT)
+            .map(Self)
+            .ok_or(PublicError::UnknownRealm)
+    }
+}
+
+/// The host name of the request, lower-cased, without a port.
+fn request_host(parts: &Parts) -> Option<String> {
+    let raw = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())?;
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+async fn oauth_params(
+    state: &PublicState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Params, PublicError> {
+    let body = read_body(headers, body, state.body_limit)
+        .await
+        .map_err(PublicError::PayloadTooLarge)?;
+    Params::parse(headers, &body)
+}
+
+fn json_no_store(body: Vec<u8>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn token(
+    State(state): AppState,
+    RealmCtx(realm): RealmCtx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PublicError> {
+    let result = token_inner(&state, &realm, &headers, body).await;
+    match &result {
+        Ok(_) => state.metrics.token_issued(),
+        Err(PublicError::OAuth(err)) => state.metrics.token_failed(err.code()),
+        Err(_) => state.metrics.token_failed("invalid_request"),
+    }
+    result
+}
+
+async fn token_inner(
+    state: &PublicState,
+    realm: &RealmEntry,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, PublicError> {
+    let params = oauth_params(state, headers, body).await?;
+    let grant_type = params
+        .single("grant_type")?
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?
+        .to_owned();
+    let request = TokenRequest {
+        grant_type,
+        scope: params.single("scope")?.map(str::to_owned),
+        resources: params.all("resource"),
+        auth: client_auth(headers, &params)?,
+    };
+    let granted = state.authority.grant(realm, &request)?;
+    let response = TokenResponse {
+        access_token: granted.access_token,
+        token_type: granted.token_type.to_owned(),
+        expires_in: granted.expires_in,
+        scope: (!granted.scope.is_empty()).then_some(granted.scope),
+        refresh_token: None,
+        refresh_expires_in: None,
+    };
+    let body = serde_json::to_vec(&response)
+        .map_err(|_| OAuthError::ServerError("could not write the response".into()))?;
+    Ok(json_no_store(body))
+}
+
+async fn introspect(
+    State(state): AppState,
+    RealmCtx(realm): RealmCtx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PublicError> {
+    let params = oauth_params(&state, &headers, body).await?;
+    let auth = client_auth(&headers, &params)?;
+    let token = params
+        .single("token")?
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let answer = match state.authority.introspect(&realm, &auth, token)? {
+        Some(info) => {
+            state.metrics.introspected(true);
+            Introspection::Active(active(info))
+        }
+        None => {
+            state.metrics.introspected(false);
+            Introspection::Inactive(InactiveToken { active: false })
+        }
+    };
+    let body = serde_json::to_vec(&answer)
+        .map_err(|_| OAuthError::ServerError("could not write the response".into()))?;
+    Ok(json_no_store(body))
+}
+
+fn active(info: TokenInfo) -> ActiveToken {
+    ActiveToken {
+        active: true,
+        client_id: info.client_id,
+        scope: info.scope,
+        exp: info.exp,
+        iat: info.iat,
+        nbf: info.iat,
+        token_type: info.token_type.to_owned(),
+        iss: info.iss,
+        sub: info.sub,
+        aud: info.aud,
+        jti: info.jti,
+    }
+}
+
+async fn revoke(
+    State(state): AppState,
+    RealmCtx(realm): RealmCtx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PublicError> {
+    let params = oauth_params(&state, &headers, body).await?;
+    let auth = client_auth(&headers, &params)?;
+    let token = params
+        .single("token")?
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    params.single("token_type_hint")?;
+    state.authority.revoke(&realm, &auth, token).await?;
+    state.metrics.revoked();
+    Ok(json_no_store(Vec::new()))
+}
+
+async fn metadata(RealmCtx(realm): RealmCtx) -> Response {
+    let issuer = &realm.issuer;
+    let alg = realm.realm.signing_alg.as_str().to_owned();
+    let methods: Vec<String> = ["client_secret_basic", "client_secret_post"]
+        .map(str::to_owned)
+        .to_vec();
+    let document = Metadata {
+        issuer: issuer.clone(),
+        token_endpoint: format!("{issuer}/oauth2/token"),
+        introspection_endpoint: format!("{issuer}/oauth2/introspect"),
+        revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        grant_types_supported: vec!["client_credentials".to_owned()],
+        response_types_supported: vec!["token".to_owned()],
+        token_endpoint_auth_methods_supported: methods.clone(),
+        token_endpoint_auth_signing_alg_values_supported: None,
+        introspection_endpoint_auth_methods_supported: methods.clone(),
+        revocation_endpoint_auth_methods_supported: methods,
+        subject_types_supported: vec!["public".to_owned()],
+        id_token_signing_alg_values_supported: vec![alg.clone()],
+        access_token_signing_alg_values_supported: vec![alg],
+    };
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        )],
+        axum::Json(document),
+    )
+        .into_response()
+}
+
+async fn jwks(RealmCtx(realm): RealmCtx) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            ),
+        ],
+        Bytes::from(realm.keys.jwks.as_bytes().to_vec()),
+    )
+        .into_response()
+}
+
+/// Forward-auth for a reverse proxy: 200 with who the caller is, or 401.
+async fn verify(State(state): AppState, RealmCtx(realm): RealmCtx, headers: HeaderMap) -> Response {
+    let info = bearer_token(&headers).and_then(|token| state.authority.check(&realm, token));
+    state.metrics.verified(info.is_some());
+    let Some(info) = info else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            )],
+            "Unauthorized",
+        )
+            .into_response();
+    };
+    let mut response = (StatusCode::OK, "OK").into_response();
+    let out = response.headers_mut();
+    for (name, value) in [
+        ("x-client-id", info.client_id.as_str()),
+        ("x-scope", info.scope.as_str()),
+        ("x-realm", info.realm.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(state): AppState) -> Response {
+    match state.authority.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "store unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): AppState) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> PublicError {
+    PublicError::NotFound
+}
+
+async fn method_not_allowed() -> PublicError {
+    PublicError::MethodNotAllowed
+}

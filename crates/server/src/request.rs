@@ -1,0 +1,281 @@
+//! Reading OAuth requests off the wire: the form or JSON body, and the client's
+//! credentials from the `Authorization` header or the body.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use tessera_core::{ClientAuth, OAuthError};
+
+use crate::errors::PublicError;
+
+/// Reads a whole body, refusing one over `limit` bytes (the error carries the limit).
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, usize> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(limit);
+    }
+    // Past the declared length check, the only failure left is a body that streams
+    // more than the limit (or a client that went away, which cannot read the answer).
+    axum::body::to_bytes(body, limit).await.map_err(|_| limit)
+}
+
+/// The parameters of a request body, in order, empty values dropped (RFC 6749 §3.1).
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Reads a body as its `Content-Type` says: form (also when no type is given and
+    /// the body does not look like JSON) or JSON.
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, PublicError> {
+        let content_type = match headers.get_all(header::CONTENT_TYPE).iter().next_back() {
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| OAuthError::invalid_request("malformed Content-Type"))?
+                    .trim()
+                    .to_ascii_lowercase(),
+            ),
+            None => None,
+        };
+        let essence = content_type
+            .as_deref()
+            .map(|ct| ct.split(';').next().unwrap_or_default().trim());
+        match essence {
+            Some("application/x-www-form-urlencoded") => Self::form(body),
+            Some(ct) if ct == "application/json" || ct.ends_with("+json") => Self::json(body),
+            None | Some("") if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => {
+                Self::json(body)
+            }
+            None | Some("") => Self::form(body),
+            Some(_) => Err(PublicError::UnsupportedMediaType),
+        }
+    }
+
+    fn form(body: &[u8]) -> Result<Self, PublicError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
+        Ok(Self(
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+        ))
+    }
+
+    fn json(body: &[u8]) -> Result<Self, PublicError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| OAuthError::invalid_request("the JSON body is malformed"))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(OAuthError::invalid_request("the JSON body must be an object").into());
+        };
+        let mut pairs = Vec::with_capacity(map.len());
+        for (name, value) in map {
+            match value {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => pairs.push((name, s)),
+                serde_json::Value::Number(n) => pairs.push((name, n.to_string())),
+                serde_json::Value::Bool(b) => pairs.push((name, b.to_string())),
+                // `resource` may be given several times (RFC 8707); in JSON, as an array.
+                serde_json::Value::Array(items) => {
+                    for item in items {
+                        let serde_json::Value::String(s) = item else {
+                            return Err(OAuthError::invalid_request(format!(
+                                "parameter {name} must be a string or a list of strings"
+                            ))
+                            .into());
+                        };
+                        pairs.push((name.clone(), s));
+                    }
+                }
+                serde_json::Value::Object(_) => {
+                    return Err(OAuthError::invalid_request(format!(
+                        "parameter {name} must be a string"
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(Self(
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+        ))
+    }
+
+    /// A parameter that may appear at most once (RFC 6749 §3.2).
+    pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut found = self.0.iter().filter(|(n, _)| n == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {name} is repeated"
+            )));
+        }
+        Ok(first)
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// Which client is calling and how it proves it; two methods at once is an error
+/// (RFC 6749 §2.3).
+pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<ClientAuth, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let body_id = params.single("client_id")?;
+    let body_secret = params.single("client_secret")?;
+    if params.single("client_assertion")?.is_some() {
+        return Err(OAuthError::invalid_client(
+            "client_assertion is not accepted for this client",
+            basic.is_some(),
+        ));
+    }
+    match (basic, body_secret) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not both Basic and client_secret",
+        )),
+        (Some((client_id, secret)), None) => {
+            if body_id.is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Authorization header",
+                ));
+            }
+            Ok(ClientAuth::Basic { client_id, secret })
+        }
+        (None, Some(secret)) => match body_id {
+            Some(client_id) => Ok(ClientAuth::Post {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            None => Err(OAuthError::invalid_request(
+                "client_secret was sent without client_id",
+            )),
+        },
+        (None, None) => Ok(ClientAuth::None),
+    }
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+/// Leading spaces before the scheme are tolerated; other schemes are not client
+/// authentication and are ignored here.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "the Authorization header is repeated",
+        ));
+    }
+    let malformed = || OAuthError::invalid_request("malformed Basic authorization header");
+    let text = value.to_str().map_err(|_| malformed())?.trim();
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let encoded = rest.trim();
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let id = form_decode(id).ok_or_else(malformed)?;
+    let secret = form_decode(secret).ok_or_else(malformed)?;
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Some((id, secret)))
+}
+
+fn form_decode(text: &str) -> Option<String> {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// The bearer token of `Authorization: Bearer T`, if that is what the header holds.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn form_and_json_bodies_read_alike() {
+        let form = Params::parse(
+            &headers(&[("content-type", " application/x-www-form-urlencoded")]),
+            b"grant_type=client_credentials&scope=a+b&empty=",
+        )
+        .unwrap();
+        let json = Params::parse(
+            &headers(&[("content-type", "application/json; charset=utf-8")]),
+            br#"{"grant_type":"client_credentials","scope":"a b","resource":["x","y"]}"#,
+        )
+        .unwrap();
+        for params in [&form, &json] {
+            assert_eq!(
+                params.single("grant_type").unwrap(),
+                Some("client_credentials")
+            );
+            assert_eq!(params.single("scope").unwrap(), Some("a b"));
+        }
+        assert_eq!(form.single("empty").unwrap(), None);
+        assert_eq!(json.all("resource"), vec!["x", "y"]);
+        assert!(Params::parse(&headers(&[("content-type", "text/plain")]), b"x").is_err());
+        assert!(Params::parse(&headers(&[("content-type", "application/json")]), b"{").is_err());
+        let repeated = Params::parse(&HeaderMap::new(), b"scope=a&scope=b").unwrap();
+        assert!(repeated.single("scope").is_err());
+    }
+
+    #[test]
+    fn basic_header_is_decoded_per_rfc_6749() {
+        // "my%20id:s%3Acret" → id "my id", secret "s:cret"
+        let value = format!("  Basic {}", STANDARD.encode("my%20id:s%3Acret"));
+        let auth = client_auth(&headers(&[("authorization", &value)]), &Params::default()).unwrap();
+        assert_eq!(
+            auth,
+            ClientAuth::Basic {
+                client_id: "my id".into(),
+                secret: "s:cret".into()
+            }
+        );
+        for bad in [
+            "Basic !!!",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
+            let err = client_auth(&headers(&[("authorization", bad)]), &Params::default());
+            assert_eq!(err.unwrap_err().code(), "invalid_request", "{bad}");
+        }
+        let both = Params::parse(&HeaderMap::new(), b"client_id=a&client_secret=b").unwrap();
+        let value = format!("Basic {}", STANDARD.encode("a:b"));
+        let err = client_auth(&headers(&[("authorization", &value)]), &both).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+    }
+}

@@ -1,0 +1,245 @@
+//! How domain values are written into a row's JSON `data` column and read back, shared
+//! by both backends. Reading goes through the domain's parsing constructors, so a row
+//! that no longer parses is reported as corrupt instead of trusted.
+
+use serde::{Deserialize, Serialize};
+use tessera_core::domain::{
+    Application, AuthMethod, ClientId, HostName, PublicUrl, Realm, RealmName, ScopeSet, SecretHash,
+    SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+};
+use tessera_core::error::{FieldError, StoreError};
+use tessera_core::store::Change;
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct RealmData {
+    hosts: Vec<String>,
+    public_url: Option<String>,
+    token_format: String,
+    signing_alg: String,
+    token_prefix: String,
+    token_type: String,
+    credential_window_secs: u64,
+    assertion_max_lifetime_secs: u64,
+}
+
+pub(crate) fn realm_data(realm: &Realm) -> Result<String, StoreError> {
+    let data = RealmData {
+        hosts: realm.hosts.iter().map(|h| h.as_str().to_owned()).collect(),
+        public_url: realm.public_url.as_ref().map(|u| u.as_str().to_owned()),
+        token_format: realm.token_format.as_str().to_owned(),
+        signing_alg: realm.signing_alg.as_str().to_owned(),
+        token_prefix: realm.token_prefix.as_str().to_owned(),
+        token_type: realm.token_type.as_str().to_owned(),
+        credential_window_secs: realm.credential_window_secs,
+        assertion_max_lifetime_secs: realm.assertion_max_lifetime_secs,
+    };
+    serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn realm_from_row(
+    id: String,
+    name: &str,
+    data: &str,
+    created_at: i64,
+) -> Result<Realm, StoreError> {
+    let data: RealmData = serde_json::from_str(data).map_err(corrupt)?;
+    Ok(Realm {
+        id,
+        name: RealmName::parse("name", name).map_err(corrupt_field)?,
+        hosts: data
+            .hosts
+            .iter()
+            .map(|h| HostName::parse("hosts", h))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt_field)?,
+        public_url: data
+            .public_url
+            .as_deref()
+            .map(|u| PublicUrl::parse("public_url", u))
+            .transpose()
+            .map_err(corrupt_field)?,
+        token_format: TokenFormat::parse("token_format", &data.token_format)
+            .map_err(corrupt_field)?,
+        signing_alg: SigningAlg::parse("signing_alg", &data.signing_alg).map_err(corrupt_field)?,
+        token_prefix: TokenPrefix::parse("token_prefix", &data.token_prefix)
+            .map_err(corrupt_field)?,
+        token_type: TokenTypeSpelling::parse("token_type", &data.token_type)
+            .map_err(corrupt_field)?,
+        credential_window_secs: data.credential_window_secs,
+        assertion_max_lifetime_secs: data.assertion_max_lifetime_secs,
+        created_at,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct SecretData {
+    hash: String,
+    expires_at: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ApplicationData {
+    enabled: bool,
+    secrets: Vec<SecretData>,
+    scopes: Vec<String>,
+    default_scopes: Option<Vec<String>>,
+    scope_required: bool,
+    token_ttl: u64,
+    token_format: Option<String>,
+    refresh_token_ttl: Option<u64>,
+    auth_methods: Vec<String>,
+    public_key: Option<String>,
+    jwks: Option<serde_json::Value>,
+    audiences: Vec<String>,
+    tokens_valid_after_ms: i64,
+}
+
+pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> {
+    let data = ApplicationData {
+        enabled: app.enabled,
+        secrets: app
+            .secrets
+            .iter()
+            .map(|s| SecretData {
+                hash: hex(&s.hash),
+                expires_at: s.expires_at,
+            })
+            .collect(),
+        scopes: app.scopes.to_strings(),
+        default_scopes: app.default_scopes.as_ref().map(ScopeSet::to_strings),
+        scope_required: app.scope_required,
+        token_ttl: app.token_ttl.secs(),
+        token_format: app.token_format.map(|f| f.as_str().to_owned()),
+        refresh_token_ttl: app.refresh_token_ttl.map(TokenTtl::secs),
+        auth_methods: app
+            .auth_methods
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        public_key: app.public_key.clone(),
+        jwks: app.jwks.clone(),
+        audiences: app.audiences.clone(),
+        tokens_valid_after_ms: app.tokens_valid_after_ms,
+    };
+    serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) struct ApplicationRow {
+    pub realm_id: String,
+    pub client_id: String,
+    pub name: String,
+    pub data: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub(crate) fn application_from_row(row: ApplicationRow) -> Result<Application, StoreError> {
+    let data: ApplicationData = serde_json::from_str(&row.data).map_err(corrupt)?;
+    Ok(Application {
+        realm_id: row.realm_id,
+        client_id: ClientId::parse("client_id", &row.client_id).map_err(corrupt_field)?,
+        name: row.name,
+        enabled: data.enabled,
+        secrets: data
+            .secrets
+            .iter()
+            .map(|s| {
+                Ok(SecretHash {
+                    hash: unhex(&s.hash)
+                        .ok_or_else(|| StoreError::Corrupt("secret hash".into()))?,
+                    expires_at: s.expires_at,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
+        scopes: ScopeSet::parse_list("scopes", &data.scopes).map_err(corrupt_field)?,
+        default_scopes: data
+            .default_scopes
+            .as_deref()
+            .map(|d| ScopeSet::parse_list("default_scopes", d))
+            .transpose()
+            .map_err(corrupt_field)?,
+        scope_required: data.scope_required,
+        token_ttl: TokenTtl::parse("token_ttl", data.token_ttl).map_err(corrupt_field)?,
+        token_format: data
+            .token_format
+            .as_deref()
+            .map(|f| TokenFormat::parse("token_format", f))
+            .transpose()
+            .map_err(corrupt_field)?,
+        refresh_token_ttl: data
+            .refresh_token_ttl
+            .map(|t| TokenTtl::parse("refresh_token_ttl", t))
+            .transpose()
+            .map_err(corrupt_field)?,
+        auth_methods: data
+            .auth_methods
+            .iter()
+            .map(|m| AuthMethod::parse("auth_methods", m))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt_field)?,
+        public_key: data.public_key,
+        jwks: data.jwks,
+        audiences: data.audiences,
+        tokens_valid_after_ms: data.tokens_valid_after_ms,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The `kind`, `realm_id` and `key` columns of a change-log row.
+pub(crate) fn change_columns(change: &Change) -> (&'static str, &str, &str) {
+    match change {
+        Change::Realm { realm_id } => ("realm", realm_id, ""),
+        Change::Application {
+            realm_id,
+            client_id,
+        } => ("application", realm_id, client_id),
+        Change::Keys { realm_id } => ("keys", realm_id, ""),
+        Change::Revocation { jti } => ("revocation", "", jti),
+    }
+}
+
+pub(crate) fn change_from_columns(
+    kind: &str,
+    realm_id: String,
+    key: String,
+) -> Result<Change, StoreError> {
+    match kind {
+        "realm" => Ok(Change::Realm { realm_id }),
+        "application" => Ok(Change::Application {
+            realm_id,
+            client_id: key,
+        }),
+        "keys" => Ok(Change::Keys { realm_id }),
+        "revocation" => Ok(Change::Revocation { jti: key }),
+        other => Err(StoreError::Corrupt(format!("change kind {other}"))),
+    }
+}
+
+pub(crate) fn alg_from_column(alg: &str) -> Result<SigningAlg, StoreError> {
+    SigningAlg::parse("alg", alg).map_err(corrupt_field)
+}
+
+fn corrupt(err: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+fn corrupt_field(err: FieldError) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (slot, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *slot = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}

@@ -1,0 +1,498 @@
+//! The embedded store: one SQLite file in WAL mode, with `synchronous = FULL` so that a
+//! write the API acknowledged survives `kill -9` and power loss alike.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use tessera_core::domain::{Application, Realm};
+use tessera_core::error::StoreError;
+use tessera_core::store::{Change, ChangeEntry, Revocation, Store, StoredKey};
+
+use crate::records::{
+    ApplicationRow, alg_from_column, application_data, application_from_row, change_columns,
+    change_from_columns, realm_data, realm_from_row,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or a path) and
+    /// applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        let options = SqliteConnectOptions::new().filename(Path::new(path));
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        self.pool.begin().await.map_err(unavailable)
+    }
+}
+
+fn unavailable(err: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+/// Maps a unique-constraint violation to `Conflict`, anything else to `Unavailable`.
+fn conflict_or_unavailable(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => unavailable(err),
+    }
+}
+
+async fn record(tx: &mut Transaction<'_, Sqlite>, change: &Change) -> Result<(), StoreError> {
+    let (kind, realm_id, key) = change_columns(change);
+    sqlx::query(
+        "INSERT INTO changes (kind, realm_id, key, at) VALUES (?, ?, ?, CAST(strftime('%s','now') AS INTEGER))",
+    )
+    .bind(kind)
+    .bind(realm_id)
+    .bind(key)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn realm_row(row: &sqlx::sqlite::SqliteRow) -> Result<Realm, StoreError> {
+    realm_from_row(
+        row.try_get("id").map_err(unavailable)?,
+        row.try_get::<&str, _>("name").map_err(unavailable)?,
+        row.try_get::<&str, _>("data").map_err(unavailable)?,
+        row.try_get("created_at").map_err(unavailable)?,
+    )
+}
+
+fn application_row(row: &sqlx::sqlite::SqliteRow) -> Result<Application, StoreError> {
+    application_from_row(ApplicationRow {
+        realm_id: row.try_get("realm_id").map_err(unavailable)?,
+        client_id: row.try_get("client_id").map_err(unavailable)?,
+        name: row.try_get("name").map_err(unavailable)?,
+        data: row.try_get("data").map_err(unavailable)?,
+        created_at: row.try_get("created_at").map_err(unavailable)?,
+        updated_at: row.try_get("updated_at").map_err(unavailable)?,
+    })
+}
+
+fn key_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        kid: row.try_get("kid").map_err(unavailable)?,
+        realm_id: row.try_get("realm_id").map_err(unavailable)?,
+        alg: alg_from_column(row.try_get::<&str, _>("alg").map_err(unavailable)?)?,
+        sealed_private: row.try_get("sealed_private").map_err(unavailable)?,
+        created_at: row.try_get("created_at").map_err(unavailable)?,
+        retired_at: row.try_get("retired_at").map_err(unavailable)?,
+        expires_at: row.try_get("expires_at").map_err(unavailable)?,
+    })
+}
+
+fn revocation_row(row: &sqlx::sqlite::SqliteRow) -> Result<Revocation, StoreError> {
+    Ok(Revocation {
+        jti: row.try_get("jti").map_err(unavailable)?,
+        realm_id: row.try_get("realm_id").map_err(unavailable)?,
+        client_id: row.try_get("client_id").map_err(unavailable)?,
+        expires_at: row.try_get("expires_at").map_err(unavailable)?,
+    })
+}
+
+const APP_COLUMNS: &str = "realm_id, client_id, name, data, created_at, updated_at";
+const KEY_COLUMNS: &str = "kid, realm_id, alg, sealed_private, created_at, retired_at, expires_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn realms(&self) -> Result<Vec<Realm>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, data, created_at FROM realms ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(realm_row).collect()
+    }
+
+    async fn find_realm(&self, realm_id: &str) -> Result<Option<Realm>, StoreError> {
+        let row = sqlx::query("SELECT id, name, data, created_at FROM realms WHERE id = ?")
+            .bind(realm_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(realm_row).transpose()
+    }
+
+    async fn insert_realm(&self, realm: &Realm, first_key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO realms (id, name, data, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&realm.id)
+            .bind(realm.name.as_str())
+            .bind(realm_data(realm)?)
+            .bind(realm.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or_unavailable(format!("realm {}", realm.name)))?;
+        insert_key(&mut tx, first_key).await?;
+        record(
+            &mut tx,
+            &Change::Realm {
+                realm_id: realm.id.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn update_realm(&self, realm: &Realm) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE realms SET name = ?, data = ? WHERE id = ?")
+            .bind(realm.name.as_str())
+            .bind(realm_data(realm)?)
+            .bind(&realm.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or_unavailable(format!("realm {}", realm.name)))?
+            .rows_affected()
+            > 0;
+        record(
+            &mut tx,
+            &Change::Realm {
+                realm_id: realm.id.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done)
+    }
+
+    async fn delete_realm(&self, realm_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM realms WHERE id = ?")
+            .bind(realm_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected()
+            > 0;
+        record(
+            &mut tx,
+            &Change::Realm {
+                realm_id: realm_id.to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done)
+    }
+
+    async fn applications(&self) -> Result<Vec<Application>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(application_row).collect()
+    }
+
+    async fn list_applications(&self, realm_id: &str) -> Result<Vec<Application>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE realm_id = ? ORDER BY client_id"
+        ))
+        .bind(realm_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(application_row).collect()
+    }
+
+    async fn find_application(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE realm_id = ? AND client_id = ?"
+        ))
+        .bind(realm_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(application_row).transpose()
+    }
+
+    async fn insert_application(&self, app: &Application) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO applications ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&app.realm_id)
+        .bind(app.client_id.as_str())
+        .bind(&app.name)
+        .bind(application_data(app)?)
+        .bind(app.created_at)
+        .bind(app.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_or_unavailable(format!(
+            "application {}",
+            app.client_id
+        )))?;
+        record(&mut tx, &app_change(&app.realm_id, app.client_id.as_str())).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn update_application(&self, app: &Application) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE applications SET name = ?, data = ?, updated_at = ? WHERE realm_id = ? AND client_id = ?",
+        )
+        .bind(&app.name)
+        .bind(application_data(app)?)
+        .bind(app.updated_at)
+        .bind(&app.realm_id)
+        .bind(app.client_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected()
+            > 0;
+        record(&mut tx, &app_change(&app.realm_id, app.client_id.as_str())).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done)
+    }
+
+    async fn delete_application(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM applications WHERE realm_id = ? AND client_id = ?")
+            .bind(realm_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected()
+            > 0;
+        record(&mut tx, &app_change(realm_id, client_id)).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done)
+    }
+
+    async fn signing_keys(&self, realm_id: Option<&str>) -> Result<Vec<StoredKey>, StoreError> {
+        let rows =
+            match realm_id {
+                Some(id) => sqlx::query(&format!(
+                    "SELECT {KEY_COLUMNS} FROM signing_keys WHERE realm_id = ? ORDER BY created_at"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await,
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                }
+            }
+            .map_err(unavailable)?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_key(&mut tx, key).await?;
+        record(
+            &mut tx,
+            &Change::Keys {
+                realm_id: key.realm_id.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn retire_signing_key(
+        &self,
+        realm_id: &str,
+        kid: &str,
+        retired_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?), expires_at = COALESCE(expires_at, ?) WHERE realm_id = ? AND kid = ?",
+        )
+        .bind(retired_at)
+        .bind(expires_at)
+        .bind(realm_id)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        record(
+            &mut tx,
+            &Change::Keys {
+                realm_id: realm_id.to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn revocations(&self, now_s: i64) -> Result<Vec<Revocation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT jti, realm_id, client_id, expires_at FROM revocations WHERE expires_at > ?",
+        )
+        .bind(now_s)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(revocation_row).collect()
+    }
+
+    async fn find_revocation(&self, jti: &str) -> Result<Option<Revocation>, StoreError> {
+        let row = sqlx::query(
+            "SELECT jti, realm_id, client_id, expires_at FROM revocations WHERE jti = ?",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(revocation_row).transpose()
+    }
+
+    async fn insert_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO revocations (jti, realm_id, client_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(&revocation.jti)
+        .bind(&revocation.realm_id)
+        .bind(&revocation.client_id)
+        .bind(revocation.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        record(
+            &mut tx,
+            &Change::Revocation {
+                jti: revocation.jti.clone(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, realm_id, key FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChangeEntry {
+                    seq: row.try_get("seq").map_err(unavailable)?,
+                    change: change_from_columns(
+                        row.try_get::<&str, _>("kind").map_err(unavailable)?,
+                        row.try_get("realm_id").map_err(unavailable)?,
+                        row.try_get("key").map_err(unavailable)?,
+                    )?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn purge(&self, now_s: i64, changes_before_s: i64) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        for (sql, bound) in [
+            ("DELETE FROM revocations WHERE expires_at <= ?", now_s),
+            (
+                "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                now_s,
+            ),
+            // Keep the newest entry whatever its age: it carries the sequence forward.
+            (
+                "DELETE FROM changes WHERE at < ? AND seq < (SELECT MAX(seq) FROM changes)",
+                changes_before_s,
+            ),
+        ] {
+            purged += sqlx::query(sql)
+                .bind(bound)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+        }
+        Ok(purged)
+    }
+}
+
+fn app_change(realm_id: &str, client_id: &str) -> Change {
+    Change::Application {
+        realm_id: realm_id.to_owned(),
+        client_id: client_id.to_owned(),
+    }
+}
+
+async fn insert_key(tx: &mut Transaction<'_, Sqlite>, key: &StoredKey) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&key.kid)
+    .bind(&key.realm_id)
+    .bind(key.alg.as_str())
+    .bind(&key.sealed_private)
+    .bind(key.created_at)
+    .bind(key.retired_at)
+    .bind(key.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}

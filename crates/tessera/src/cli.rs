@@ -1,0 +1,195 @@
+//! The command line: what each command and flag means.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth 2.0 authorization server for machine-to-machine access"
+)]
+pub struct Cli {
+    /// TOML settings file; `TESSERA_*` environment variables override it.
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server in the foreground until SIGTERM or Ctrl-C.
+    Serve,
+    /// Manage realms (isolated tenants).
+    #[command(subcommand)]
+    Realm(RealmCommand),
+    /// Manage applications (OAuth clients) of a realm.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RealmCommand {
+    /// Create a realm.
+    Create {
+        name: String,
+        #[command(flatten)]
+        settings: RealmSettings,
+    },
+    /// List realms.
+    List,
+    /// Show one realm.
+    Show { name: String },
+    /// Change a realm's settings.
+    Update {
+        name: String,
+        #[command(flatten)]
+        settings: RealmSettings,
+        /// Remove the realm's own public URL.
+        #[arg(long, conflicts_with = "public_url")]
+        clear_public_url: bool,
+    },
+    /// Delete a realm with its applications.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RealmSettings {
+    /// A host name served by this realm at the root paths (repeatable).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// The realm's own issuer URL.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Default token format: jwt or opaque.
+    #[arg(long)]
+    pub token_format: Option<String>,
+    /// ES256, RS256 or EdDSA.
+    #[arg(long)]
+    pub signing_alg: Option<String>,
+    /// Prefix of opaque tokens (default tsr_at_).
+    #[arg(long)]
+    pub token_prefix: Option<String>,
+    /// How token_type is spelled: Bearer or bearer.
+    #[arg(long)]
+    pub token_type: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an application and print its client_id and client_secret (shown once).
+    Create {
+        #[command(flatten)]
+        realm: RealmArg,
+        #[arg(long)]
+        name: String,
+        /// Choose the client_id instead of generating one.
+        #[arg(long)]
+        client_id: Option<String>,
+        #[command(flatten)]
+        settings: AppSettings,
+    },
+    /// List the applications of a realm.
+    List {
+        #[command(flatten)]
+        realm: RealmArg,
+    },
+    /// Show one application.
+    Show {
+        client_id: String,
+        #[command(flatten)]
+        realm: RealmArg,
+    },
+    /// Change an application's settings.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        realm: RealmArg,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        settings: AppSettings,
+        /// Let the application get tokens again.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Stop the application and every token it holds.
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Delete an application; its tokens stop working.
+    Delete {
+        client_id: String,
+        #[command(flatten)]
+        realm: RealmArg,
+    },
+    /// Give the application a new secret.
+    RotateSecret {
+        client_id: String,
+        #[command(flatten)]
+        realm: RealmArg,
+        /// Seconds the old secret keeps working (0: it stops now, with every token).
+        #[arg(long, default_value_t = 0)]
+        grace_period: u64,
+    },
+    /// Issue a token with a lifetime of your choosing.
+    IssueToken {
+        client_id: String,
+        #[command(flatten)]
+        realm: RealmArg,
+        /// Lifetime in seconds (default: the application's).
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// Space-separated scopes (default: the application's default scopes).
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+    /// Make every token the application holds stop working.
+    RevokeTokens {
+        client_id: String,
+        #[command(flatten)]
+        realm: RealmArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RealmArg {
+    /// The realm (default: default).
+    #[arg(long, default_value = "default")]
+    pub realm: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppSettings {
+    /// Allowed scopes, space-separated ("read write").
+    #[arg(long)]
+    pub scopes: Option<String>,
+    /// Scopes a request without `scope` gets (default: all allowed).
+    #[arg(long)]
+    pub default_scopes: Option<String>,
+    /// Requests must name a scope.
+    #[arg(long)]
+    pub scope_required: Option<bool>,
+    /// Access token lifetime in seconds.
+    #[arg(long)]
+    pub token_ttl: Option<u64>,
+    /// jwt or opaque (default: the realm's).
+    #[arg(long)]
+    pub token_format: Option<String>,
+    /// Refresh token lifetime in seconds (enables refresh tokens).
+    #[arg(long)]
+    pub refresh_token_ttl: Option<u64>,
+    /// Allowed auth methods, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub auth_methods: Option<Vec<String>>,
+    /// A file holding the application's public key (PEM).
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// Audiences, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub audiences: Option<Vec<String>>,
+}

@@ -1,0 +1,312 @@
+//! The `tessera` binary: the server, and the admin commands that work on its store.
+
+mod cli;
+mod output;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tessera_core::ManageError;
+use tessera_proto::{
+    ApplicationCreate, ApplicationPatch, IssueToken, RealmCreate, RealmPatch, SecretRotate,
+};
+use tessera_server::{AdminKeySource, Config, operations};
+
+use crate::cli::{AppCommand, AppSettings, Cli, Command, RealmCommand, RealmSettings};
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // Bad arguments (a field that did not parse) exit 2, like clap's own errors.
+            let usage = err
+                .downcast_ref::<ManageError>()
+                .is_some_and(|e| matches!(e, ManageError::Invalid(_)));
+            eprintln!("error: {err:#}");
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())
+        .context("invalid configuration")?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Realm(command) => realm(&config, command, &out).await,
+        Command::App(command) => app(&config, command, &out).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config.log);
+    let data_dir = config.data_dir.clone();
+    let running = tessera_server::start(config).await?;
+    tracing::info!(
+        public = %running.public_addr,
+        admin = %running.admin_addr,
+        issuer = %running.public_url,
+        "tessera is serving"
+    );
+    println!("Tessera is serving tokens.");
+    println!(
+        "  public endpoints: http://{}  (issuer {})",
+        running.public_addr, running.public_url
+    );
+    println!("  admin API:        http://{}", running.admin_addr);
+    println!("  store:            {}", running.database_url);
+    println!("  data directory:   {}", data_dir.display());
+    match &running.admin_key_source {
+        AdminKeySource::Environment => println!("  admin key:        from TESSERA_ADMIN_KEY"),
+        AdminKeySource::File(path) => {
+            println!("  admin key:        in {} (owner-only)", path.display())
+        }
+    }
+    println!("Create a client:  tessera app create --name billing --scopes \"read write\"");
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing in-flight requests");
+    running.shutdown();
+    running.wait().await?;
+    Ok(())
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn authority(config: &Config) -> anyhow::Result<std::sync::Arc<tessera_core::Authority>> {
+    let url = tessera_server::public_url_for(config, config.listen);
+    Ok(tessera_server::open_authority(config, url).await?)
+}
+
+async fn realm(config: &Config, command: RealmCommand, out: &Output) -> anyhow::Result<()> {
+    let authority = authority(config).await?;
+    let authority = authority.as_ref();
+    match command {
+        RealmCommand::Create { name, settings } => {
+            let input = RealmCreate {
+                name,
+                hosts: (!settings.hosts.is_empty()).then_some(settings.hosts),
+                public_url: settings.public_url,
+                token_format: settings.token_format,
+                signing_alg: settings.signing_alg,
+                token_prefix: settings.token_prefix,
+                token_type: settings.token_type,
+            };
+            out.realm(&operations::create_realm(authority, input).await?);
+        }
+        RealmCommand::List => out.realms(&operations::list_realms(authority)),
+        RealmCommand::Show { name } => out.realm(&operations::show_realm(authority, &name)?),
+        RealmCommand::Update {
+            name,
+            settings,
+            clear_public_url,
+        } => {
+            let RealmSettings {
+                hosts,
+                public_url,
+                token_format,
+                signing_alg,
+                token_prefix,
+                token_type,
+            } = settings;
+            let patch = RealmPatch {
+                hosts: (!hosts.is_empty()).then_some(hosts),
+                public_url: if clear_public_url {
+                    Some(None)
+                } else {
+                    public_url.map(Some)
+                },
+                token_format,
+                signing_alg,
+                token_prefix,
+                token_type,
+            };
+            out.realm(&operations::update_realm(authority, &name, patch).await?);
+        }
+        RealmCommand::Delete { name } => {
+            operations::delete_realm(authority, &name).await?;
+            out.done(&format!("Deleted realm {name}"));
+        }
+    }
+    Ok(())
+}
+
+fn split_scopes(text: Option<String>) -> Option<Vec<String>> {
+    text.map(|t| t.split_whitespace().map(str::to_owned).collect())
+}
+
+fn read_public_key(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    path.map(|p| {
+        std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read public key {}", p.display()))
+    })
+    .transpose()
+}
+
+async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Result<()> {
+    let authority = authority(config).await?;
+    let authority = authority.as_ref();
+    match command {
+        AppCommand::Create {
+            realm,
+            name,
+            client_id,
+            settings,
+        } => {
+            let AppSettings {
+                scopes,
+                default_scopes,
+                scope_required,
+                token_ttl,
+                token_format,
+                refresh_token_ttl,
+                auth_methods,
+                public_key,
+                audiences,
+            } = settings;
+            let input = ApplicationCreate {
+                name,
+                client_id,
+                scopes: split_scopes(scopes),
+                default_scopes: split_scopes(default_scopes),
+                scope_required,
+                token_ttl,
+                token_format,
+                refresh_token_ttl,
+                auth_methods,
+                public_key: read_public_key(public_key.as_deref())?,
+                jwks: None,
+                audiences,
+                enabled: None,
+            };
+            let created = operations::create_application(authority, &realm.realm, input).await?;
+            out.created_app(&created);
+        }
+        AppCommand::List { realm } => {
+            out.apps(&operations::list_applications(authority, &realm.realm).await?);
+        }
+        AppCommand::Show { client_id, realm } => {
+            out.app(&operations::show_application(authority, &realm.realm, &client_id).await?);
+        }
+        AppCommand::Update {
+            client_id,
+            realm,
+            name,
+            settings,
+            enable,
+            disable,
+        } => {
+            let AppSettings {
+                scopes,
+                default_scopes,
+                scope_required,
+                token_ttl,
+                token_format,
+                refresh_token_ttl,
+                auth_methods,
+                public_key,
+                audiences,
+            } = settings;
+            let patch = ApplicationPatch {
+                name,
+                scopes: split_scopes(scopes),
+                default_scopes: split_scopes(default_scopes).map(Some),
+                scope_required,
+                token_ttl,
+                token_format: token_format.map(Some),
+                refresh_token_ttl: refresh_token_ttl.map(Some),
+                auth_methods,
+                public_key: read_public_key(public_key.as_deref())?.map(Some),
+                jwks: None,
+                audiences,
+                enabled: if enable {
+                    Some(true)
+                } else if disable {
+                    Some(false)
+                } else {
+                    None
+                },
+            };
+            let view =
+                operations::update_application(authority, &realm.realm, &client_id, patch).await?;
+            out.app(&view);
+        }
+        AppCommand::Delete { client_id, realm } => {
+            operations::delete_application(authority, &realm.realm, &client_id).await?;
+            out.done(&format!("Deleted application {client_id}"));
+        }
+        AppCommand::RotateSecret {
+            client_id,
+            realm,
+            grace_period,
+        } => {
+            let input = SecretRotate {
+                grace_period: Some(grace_period),
+            };
+            out.rotated(
+                &operations::rotate_secret(authority, &realm.realm, &client_id, input).await?,
+            );
+        }
+        AppCommand::IssueToken {
+            client_id,
+            realm,
+            ttl,
+            scopes,
+        } => {
+            let input = IssueToken {
+                ttl,
+                scopes: split_scopes(scopes),
+            };
+            out.token(&operations::issue_token(authority, &realm.realm, &client_id, input).await?);
+        }
+        AppCommand::RevokeTokens { client_id, realm } => {
+            out.revoked(&operations::revoke_tokens(authority, &realm.realm, &client_id).await?);
+        }
+    }
+    Ok(())
+}
