@@ -5,18 +5,17 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use serde::{Deserialize, Serialize};
-
-use crate::crypto::{
-    self, CompactJws, CryptoError, MasterKey, Random, Sealer, SecretHasher, SigningKey,
-};
+use crate::client_keys;
+use crate::crypto::{self, CryptoError, MasterKey, Random, Sealer, SecretHasher, SigningKey};
 use crate::directory::{Directory, KeyRing, RealmEntry};
 use crate::domain::{
     Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Realm, RealmName,
     ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
-use crate::error::{FieldError, ManageError, OAuthError, StoreError};
-use crate::store::{Change, Revocation, Store, StoredKey};
+use crate::error::{FieldError, ManageError, StoreError};
+use crate::replay::ReplayCache;
+use crate::store::{Change, Store, StoredKey};
+use crate::tokens::{Dialect, GrantedToken};
 
 /// Where the time comes from; a parameter so that expiry is tested without sleeping.
 pub trait Clock: Send + Sync {
@@ -56,54 +55,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// How the client tried to authenticate, as the HTTP edge read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientAuth {
-    None,
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
-}
-
-impl ClientAuth {
-    fn used_basic(&self) -> bool {
-        matches!(self, Self::Basic { .. })
-    }
-}
-
-/// A token request after the HTTP edge parsed it.
-#[derive(Debug, Clone)]
-pub struct TokenRequest {
-    pub grant_type: String,
-    pub scope: Option<String>,
-    pub resources: Vec<String>,
-    pub auth: ClientAuth,
-}
-
-/// What the token endpoint answers with.
-#[derive(Debug, Clone)]
-pub struct GrantedToken {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: u64,
-    pub scope: String,
-    pub expires_at: i64,
-}
-
-/// What a valid token says, for introspection and `/verify`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenInfo {
-    pub realm: String,
-    pub client_id: String,
-    pub scope: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub iss: String,
-    pub sub: String,
-    pub aud: Vec<String>,
-    pub jti: String,
-    pub token_type: &'static str,
-}
-
 /// Settings of a realm to create; `None` takes the default.
 #[derive(Debug, Clone)]
 pub struct NewRealm {
@@ -131,16 +82,26 @@ pub struct NewApplication {
     pub public_key: Option<String>,
     pub jwks: Option<serde_json::Value>,
     pub audiences: Vec<String>,
+    pub roles: Vec<String>,
     pub enabled: bool,
+}
+
+/// The authentication methods and grants a realm's applications use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub auth_methods: Vec<AuthMethod>,
+    pub refresh_tokens: bool,
 }
 
 /// The authorization server. One per process; cheap to share behind an `Arc`.
 pub struct Authority {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn Random>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Random>,
     master: MasterKey,
-    secrets: SecretHasher,
+    pub(crate) secrets: SecretHasher,
+    /// Signed credentials and assertion `jti`s already accepted.
+    pub(crate) replay: ReplayCache,
     key_sealer: Sealer,
     server_url: PublicUrl,
     directory: RwLock<Directory>,
@@ -169,6 +130,7 @@ impl Authority {
             rng,
             server_url,
             directory: RwLock::new(Directory::default()),
+            replay: ReplayCache::default(),
             synced_seq: AtomicI64::new(0),
         };
         authority.reload().await?;
@@ -221,242 +183,50 @@ impl Authority {
         self.read().application(realm_id, client_id).cloned()
     }
 
-    // ----- the public endpoints -------------------------------------------------------
-
-    /// Authenticates a client of `realm`. Every failure is the same `invalid_client` to
-    /// the caller, so that it cannot probe which client ids exist.
-    pub fn authenticate(
+    /// Whether a token of `client_id` issued at `issued_ms` with this `jti` is still
+    /// good: its application is alive, it was issued after the last "revoke all", and
+    /// it was not revoked one by one.
+    pub(crate) fn is_alive(
         &self,
-        realm: &RealmEntry,
-        auth: &ClientAuth,
-    ) -> Result<Arc<Application>, OAuthError> {
-        let used_basic = auth.used_basic();
-        let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
-        let (client_id, secret, method) = match auth {
-            ClientAuth::None => {
-                return Err(OAuthError::invalid_client(
-                    "client authentication is required",
-                    false,
-                ));
-            }
-            ClientAuth::Basic { client_id, secret } => {
-                (client_id, secret, AuthMethod::ClientSecretBasic)
-            }
-            ClientAuth::Post { client_id, secret } => {
-                (client_id, secret, AuthMethod::ClientSecretPost)
-            }
-        };
-        let app = self
-            .cached_application(&realm.realm.id, client_id)
-            .ok_or_else(failed)?;
-        if !app.enabled || !app.allows(method) {
-            return Err(failed());
-        }
-        if !self.secrets.verify(secret, &app.secrets, self.now_s()) {
-            return Err(failed());
-        }
-        Ok(app)
-    }
-
-    /// The token endpoint.
-    pub fn grant(
-        &self,
-        realm: &RealmEntry,
-        request: &TokenRequest,
-    ) -> Result<GrantedToken, OAuthError> {
-        match request.grant_type.as_str() {
-            "client_credentials" => {}
-            "refresh_token" => {
-                let app = self.authenticate(realm, &request.auth)?;
-                return Err(OAuthError::UnauthorizedClient(
-                    format!(
-                        "application {} is not allowed the refresh_token grant",
-                        app.client_id
-                    )
-                    .into(),
-                ));
-            }
-            "authorization_code"
-            | "password"
-            | "implicit"
-            | "urn:ietf:params:oauth:grant-type:device_code"
-            | "urn:ietf:params:oauth:grant-type:jwt-bearer"
-            | "urn:ietf:params:oauth:grant-type:token-exchange" => {
-                return Err(OAuthError::UnsupportedGrantType(
-                    format!("this server issues no {} grants", request.grant_type).into(),
-                ));
-            }
-            _ => {
-                return Err(OAuthError::UnsupportedGrantType(
-                    "grant_type is not supported".into(),
-                ));
-            }
-        }
-        let app = self.authenticate(realm, &request.auth)?;
-        let scope = negotiate_scope(&app, request.scope.as_deref())?;
-        let audiences = negotiate_audiences(&app, &request.resources)?;
-        self.mint(realm, &app, &scope, audiences, app.token_ttl)
-    }
-
-    fn mint(
-        &self,
-        realm: &RealmEntry,
-        app: &Application,
-        scope: &ScopeSet,
-        audiences: Vec<String>,
-        ttl: TokenTtl,
-    ) -> Result<GrantedToken, OAuthError> {
-        let now_ms = self.clock.now_ms();
-        let iat = now_ms.div_euclid(1000);
-        let exp = iat.saturating_add(ttl.millis() / 1000);
-        let jti = self.new_jti(now_ms);
-        let scope_text = scope.to_string();
-        let aud = if audiences.is_empty() {
-            vec![realm.issuer.clone()]
-        } else {
-            audiences
-        };
-        let claims = AccessClaims {
-            iss: &realm.issuer,
-            sub: app.client_id.as_str(),
-            aud: Audience::from(&aud),
-            exp,
-            iat,
-            jti: &jti,
-            client_id: app.client_id.as_str(),
-            scope: &scope_text,
-        };
-        let access_token = match app.format_in(&realm.realm) {
-            TokenFormat::Jwt => {
-                let key = realm.keys.active.as_ref().ok_or_else(|| {
-                    tracing::error!(realm = %realm.realm.name, "realm has no active signing key");
-                    OAuthError::ServerError("the realm has no signing key".into())
-                })?;
-                let json = serde_json::to_vec(&claims).map_err(internal)?;
-                key.sign_jwt(&json).map_err(internal)?
-            }
-            TokenFormat::Opaque => {
-                let json = serde_json::to_vec(&claims).map_err(internal)?;
-                let sealed = realm
-                    .opaque
-                    .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
-                let mut token = realm.realm.token_prefix.as_str().to_owned();
-                token.push_str(&crypto::b64url_encode(&sealed));
-                token
-            }
-        };
-        Ok(GrantedToken {
-            access_token,
-            token_type: realm.realm.token_type.as_str(),
-            expires_in: ttl.secs(),
-            scope: scope_text,
-            expires_at: exp,
-        })
-    }
-
-    /// A UUIDv7: unique, and it records the issue time to the millisecond, which the
-    /// "revoke all tokens" rule compares against.
-    fn new_jti(&self, now_ms: i64) -> String {
-        let mut random = [0u8; 10];
-        self.rng.fill(&mut random);
-        let ms = u64::try_from(now_ms).unwrap_or(0);
-        uuid::Builder::from_unix_timestamp_millis(ms, &random)
-            .into_uuid()
-            .to_string()
-    }
-
-    /// Whether `token` is alive in `realm`, and what it says. `None` for anything else:
-    /// malformed, forged, another realm's, expired, revoked, or its application gone.
-    pub fn check(&self, realm: &RealmEntry, token: &str) -> Option<TokenInfo> {
-        let claims = self.decode(realm, token)?;
-        let now_s = self.now_s();
-        if claims.exp <= now_s {
-            return None;
-        }
+        realm_id: &str,
+        client_id: &str,
+        jti: &str,
+        issued_ms: i64,
+    ) -> bool {
         let directory = self.read();
-        let app = directory.application(&realm.realm.id, &claims.client_id)?;
-        if !app.enabled || issued_ms(&claims) < app.tokens_valid_after_ms {
-            return None;
-        }
-        if directory.is_revoked(&claims.jti) {
-            return None;
-        }
-        drop(directory);
-        Some(TokenInfo {
-            realm: realm.realm.name.as_str().to_owned(),
-            client_id: claims.client_id,
-            scope: claims.scope,
-            iat: claims.iat,
-            exp: claims.exp,
-            iss: claims.iss,
-            sub: claims.sub,
-            aud: claims.aud.into_vec(),
-            jti: claims.jti,
-            token_type: realm.realm.token_type.as_str(),
-        })
-    }
-
-    fn decode(&self, realm: &RealmEntry, token: &str) -> Option<OwnedClaims> {
-        if token.len() > 8192 {
-            return None;
-        }
-        if let Some(body) = token.strip_prefix(realm.realm.token_prefix.as_str()) {
-            let sealed = crypto::b64url_decode(body)?;
-            let plain = realm.opaque.open(realm.realm.id.as_bytes(), &sealed)?;
-            return serde_json::from_slice(&plain).ok();
-        }
-        let jws = CompactJws::split(token)?;
-        let key = realm.keys.find(jws.header_str("kid")?)?;
-        if jws.header_str("alg")? != key.alg.as_str() {
-            return None;
-        }
-        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
-            return None;
-        }
-        serde_json::from_slice(&jws.claims_bytes()?).ok()
-    }
-
-    /// The introspection endpoint (RFC 7662): the caller must be a client of the realm.
-    pub fn introspect(
-        &self,
-        realm: &RealmEntry,
-        auth: &ClientAuth,
-        token: &str,
-    ) -> Result<Option<TokenInfo>, OAuthError> {
-        self.authenticate(realm, auth)?;
-        Ok(self.check(realm, token))
-    }
-
-    /// The revocation endpoint (RFC 7009). A token that is not the caller's, or not a
-    /// token at all, is left alone and still answered with success.
-    pub async fn revoke(
-        &self,
-        realm: &RealmEntry,
-        auth: &ClientAuth,
-        token: &str,
-    ) -> Result<(), OAuthError> {
-        let app = self.authenticate(realm, auth)?;
-        let Some(info) = self.check(realm, token) else {
-            return Ok(());
+        let Some(app) = directory.application(realm_id, client_id) else {
+            return false;
         };
-        if info.client_id != app.client_id.as_str() {
-            return Ok(());
-        }
-        self.revoke_jti(&realm.realm.id, &info).await?;
-        Ok(())
+        app.enabled && issued_ms >= app.tokens_valid_after_ms && !directory.is_revoked(jti)
     }
 
-    async fn revoke_jti(&self, realm_id: &str, info: &TokenInfo) -> Result<(), StoreError> {
-        let revocation = Revocation {
-            jti: info.jti.clone(),
-            realm_id: realm_id.to_owned(),
-            client_id: info.client_id.clone(),
-            expires_at: info.exp,
+    /// What the realm's applications really use, for the discovery document.
+    pub fn offered(&self, realm: &RealmEntry) -> Offered {
+        let directory = self.read();
+        let mut offered = Offered {
+            auth_methods: Vec::new(),
+            refresh_tokens: false,
         };
-        self.store.insert_revocation(&revocation).await?;
-        self.write()
-            .put_revocation(revocation.jti, revocation.expires_at);
-        Ok(())
+        for app in directory.applications_of(&realm.realm.id) {
+            for method in &app.auth_methods {
+                if !offered.auth_methods.contains(method) {
+                    offered.auth_methods.push(*method);
+                }
+            }
+            offered.refresh_tokens |= app.refresh_token_ttl.is_some();
+        }
+        if offered.auth_methods.is_empty() {
+            offered.auth_methods =
+                vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+        }
+        offered
+            .auth_methods
+            .sort_by_key(|m| AuthMethod::ALL.iter().position(|a| a == m));
+        offered
+    }
+
+    pub(crate) fn remember_revocation(&self, jti: String, expires_at: i64) {
+        self.write().put_revocation(jti, expires_at);
     }
 
     /// Whether the store answers (readiness).
@@ -594,7 +364,11 @@ impl Authority {
         let opaque = self
             .master
             .sealer(&format!("tessera opaque tokens v1 {}", realm.id));
+        let refresh = self
+            .master
+            .sealer(&format!("tessera refresh tokens v1 {}", realm.id));
         Ok(RealmEntry {
+            refresh,
             keys: KeyRing::new(active.map(|(_, k)| k), published),
             issuer,
             opaque,
@@ -789,6 +563,7 @@ impl Authority {
             public_key: new.public_key,
             jwks: new.jwks,
             audiences: new.audiences,
+            roles: new.roles,
             tokens_valid_after_ms: 0,
             created_at: now_s,
             updated_at: now_s,
@@ -939,8 +714,9 @@ impl Authority {
             &entry,
             &app,
             &scope,
-            app.audiences.clone(),
+            &app.audiences,
             ttl.unwrap_or(app.token_ttl),
+            Dialect::Standard,
         )
         .map_err(|e| ManageError::Internal(e.to_string()))
     }
@@ -957,11 +733,6 @@ fn app_not_found(client_id: &str) -> ManageError {
         what: "application",
         name: client_id.to_owned(),
     }
-}
-
-fn internal(err: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %err, "could not write a token");
-    OAuthError::ServerError("the token could not be written".into())
 }
 
 /// The rules an application must keep after any change.
@@ -989,11 +760,25 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
             "private_key_jwt needs a public_key or jwks",
         ));
     }
-    if app.allows(AuthMethod::SignedCredential) && app.public_key.is_none() {
-        return Err(FieldError::new(
-            "auth_methods",
-            "signed_credential needs an RSA public_key",
-        ));
+    let pem_key = app
+        .public_key
+        .as_deref()
+        .map(|pem| client_keys::parse_pem("public_key", pem))
+        .transpose()?;
+    if let Some(jwks) = &app.jwks {
+        client_keys::parse_jwks("jwks", jwks)?;
+    }
+    if app.allows(AuthMethod::SignedCredential) {
+        let bits = pem_key.as_ref().and_then(|k| k.rsa_bits());
+        if !bits.is_some_and(|b| (2048..=4096).contains(&b)) {
+            return Err(FieldError::new(
+                "public_key",
+                "signed_credential needs an RSA public_key of 2048 to 4096 bits",
+            ));
+        }
+    }
+    if app.roles.iter().any(|r| r.is_empty() || r.len() > 128) {
+        return Err(FieldError::new("roles", "a role is 1 to 128 characters"));
     }
     for aud in &app.audiences {
         if aud.is_empty() || aud.len() > 512 || aud.contains(char::is_whitespace) {
@@ -1004,109 +789,4 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
         }
     }
     Ok(())
-}
-
-/// RFC 6749 §3.3: a requested scope outside the allowed set is refused, never narrowed.
-fn negotiate_scope(app: &Application, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
-    let requested = match requested {
-        Some(text) if !text.trim().is_empty() => text,
-        _ if app.scope_required => {
-            return Err(OAuthError::InvalidScope(
-                "this application must ask for a scope".into(),
-            ));
-        }
-        _ => return Ok(app.effective_default_scopes().clone()),
-    };
-    let set =
-        ScopeSet::parse_param(requested).map_err(|e| OAuthError::InvalidScope(e.message.into()))?;
-    if let Some(unknown) = set.iter().find(|s| !app.scopes.contains(s)) {
-        return Err(OAuthError::InvalidScope(
-            format!("scope {unknown} is not allowed for this application").into(),
-        ));
-    }
-    Ok(set)
-}
-
-/// RFC 8707: each `resource` must be one of the application's audiences.
-fn negotiate_audiences(app: &Application, resources: &[String]) -> Result<Vec<String>, OAuthError> {
-    if resources.is_empty() {
-        return Ok(app.audiences.clone());
-    }
-    for resource in resources {
-        if !app.audiences.contains(resource) {
-            return Err(OAuthError::InvalidTarget(
-                format!("resource {resource} is not an audience of this application").into(),
-            ));
-        }
-    }
-    Ok(resources.to_vec())
-}
-
-fn issued_ms(claims: &OwnedClaims) -> i64 {
-    uuid::Uuid::parse_str(&claims.jti)
-        .ok()
-        .and_then(|id| id.get_timestamp())
-        .map(|ts| {
-            let (secs, nanos) = ts.to_unix();
-            i64::try_from(secs).unwrap_or(i64::MAX) * 1000 + i64::from(nanos / 1_000_000)
-        })
-        .unwrap_or(claims.iat.saturating_mul(1000))
-}
-
-/// The claims Tessera writes (RFC 9068 §2.2), borrowed for serialisation.
-#[derive(Serialize)]
-struct AccessClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: Audience<'a>,
-    exp: i64,
-    iat: i64,
-    jti: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Audience<'a> {
-    One(&'a str),
-    Many(&'a [String]),
-}
-
-impl<'a> From<&'a Vec<String>> for Audience<'a> {
-    fn from(list: &'a Vec<String>) -> Self {
-        match list.as_slice() {
-            [one] => Self::One(one),
-            many => Self::Many(many),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct OwnedClaims {
-    iss: String,
-    sub: String,
-    aud: OwnedAudience,
-    exp: i64,
-    iat: i64,
-    jti: String,
-    client_id: String,
-    #[serde(default)]
-    scope: String,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OwnedAudience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OwnedAudience {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Self::One(one) => vec![one],
-            Self::Many(many) => many,
-        }
-    }
 }

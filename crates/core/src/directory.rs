@@ -14,6 +14,7 @@ pub struct RealmEntry {
     pub issuer: String,
     pub keys: KeyRing,
     pub(crate) opaque: Sealer,
+    pub(crate) refresh: Sealer,
 }
 
 /// The realm's keys: the one that signs now, and every key still published.
@@ -72,6 +73,13 @@ impl Directory {
 
     pub fn application(&self, realm_id: &str, client_id: &str) -> Option<&Arc<Application>> {
         self.apps.get(realm_id).and_then(|apps| apps.get(client_id))
+    }
+
+    pub fn applications_of(&self, realm_id: &str) -> impl Iterator<Item = &Arc<Application>> {
+        self.apps
+            .get(realm_id)
+            .into_iter()
+            .flat_map(|apps| apps.values())
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {

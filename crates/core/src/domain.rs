@@ -467,6 +467,8 @@ pub struct Application {
     pub public_key: Option<String>,
     pub jwks: Option<serde_json::Value>,
     pub audiences: Vec<String>,
+    /// Roles shown in Keycloak-style tokens (`resource_access`).
+    pub roles: Vec<String>,
     /// Tokens issued before this instant (unix milliseconds) are dead.
     pub tokens_valid_after_ms: i64,
     pub created_at: i64,

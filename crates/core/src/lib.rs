@@ -5,14 +5,17 @@
 //! come in from outside (see [`store::Store`], [`authority::Clock`], [`crypto::Random`]).
 
 pub mod authority;
+pub mod client_auth;
+pub mod client_keys;
 pub mod crypto;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod replay;
 pub mod store;
+pub mod tokens;
 
-pub use authority::{
-    Authority, ClientAuth, Clock, GrantedToken, ManualClock, NewApplication, NewRealm, SystemClock,
-    TokenInfo, TokenRequest,
-};
+pub use authority::{Authority, Clock, ManualClock, NewApplication, NewRealm, SystemClock};
+pub use client_auth::ClientAuth;
 pub use error::{FieldError, ManageError, OAuthError, StoreError};
+pub use tokens::{Dialect, GrantedToken, TokenInfo, TokenRequest};

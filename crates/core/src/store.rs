@@ -31,6 +31,29 @@ pub struct Revocation {
     pub expires_at: i64,
 }
 
+/// A chain of refresh tokens: each use moves `generation` on by one. Presenting an
+/// older generation again means the chain leaked, and the whole family is revoked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshFamily {
+    pub id: String,
+    pub realm_id: String,
+    pub client_id: String,
+    pub generation: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+}
+
+/// The outcome of presenting a refresh token of generation `g`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// It was the current one; the family is now at `g + 1`.
+    Rotated,
+    /// It was an older one: reuse. The family has been revoked.
+    Reused,
+    /// The family is unknown, expired or already revoked.
+    Dead,
+}
+
 /// What a change-log entry says changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -89,11 +112,22 @@ pub trait Store: Send + Sync {
     async fn find_revocation(&self, jti: &str) -> Result<Option<Revocation>, StoreError>;
     async fn insert_revocation(&self, revocation: &Revocation) -> Result<(), StoreError>;
 
+    async fn insert_refresh_family(&self, family: &RefreshFamily) -> Result<(), StoreError>;
+    /// Atomically moves the family from `generation` to `generation + 1` (and its
+    /// expiry to `expires_at`), or revokes it if `generation` is stale.
+    async fn use_refresh_family(
+        &self,
+        id: &str,
+        generation: i64,
+        expires_at: i64,
+        now_s: i64,
+    ) -> Result<RefreshUse, StoreError>;
+
     /// Change-log entries after `seq`, oldest first, at most `limit`.
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError>;
     async fn last_change_seq(&self) -> Result<i64, StoreError>;
 
-    /// Removes expired revocations and keys and change-log entries older than
+    /// Removes expired revocations, keys and refresh families, and change-log entries older than
     /// `changes_before_s`; returns how many rows went.
     async fn purge(&self, now_s: i64, changes_before_s: i64) -> Result<u64, StoreError>;
 }

@@ -17,6 +17,16 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_expires_in: Option<u64>,
+    /// Keycloak dialect only.
+    #[serde(
+        default,
+        rename = "not-before-policy",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before_policy: Option<i64>,
+    /// Keycloak dialect only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<String>,
 }
 
 /// An error response (RFC 6749 §5.2).
@@ -163,6 +173,8 @@ pub struct ApplicationCreate {
     #[serde(default)]
     pub audiences: Option<Vec<String>>,
     #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
     pub enabled: Option<bool>,
 }
 
@@ -193,6 +205,8 @@ pub struct ApplicationPatch {
     #[serde(default)]
     pub audiences: Option<Vec<String>>,
     #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
     pub enabled: Option<bool>,
 }
 
@@ -212,6 +226,7 @@ pub struct ApplicationView {
     pub public_key: Option<String>,
     pub jwks: Option<serde_json::Value>,
     pub audiences: Vec<String>,
+    pub roles: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

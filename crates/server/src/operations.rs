@@ -5,6 +5,7 @@
 use tessera_core::Authority;
 use tessera_core::NewApplication;
 use tessera_core::NewRealm;
+use tessera_core::client_keys;
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::{
     Application, AuthMethod, ClientId, HostName, PublicUrl, RealmName, ScopeSet, SigningAlg,
@@ -51,6 +52,7 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
         public_key: app.public_key.clone(),
         jwks: app.jwks.clone(),
         audiences: app.audiences.clone(),
+        roles: app.roles.clone(),
         created_at: app.created_at,
         updated_at: app.updated_at,
     }
@@ -206,6 +208,7 @@ pub async fn create_application(
         public_key: input.public_key.map(|pem| check_pem(&pem)).transpose()?,
         jwks: input.jwks.map(check_jwks).transpose()?,
         audiences: input.audiences.unwrap_or_default(),
+        roles: input.roles.unwrap_or_default(),
         enabled: input.enabled.unwrap_or(true),
     };
     let (app, secret) = authority.create_application(realm, new).await?;
@@ -263,6 +266,9 @@ pub async fn update_application(
             }
             if let Some(audiences) = &patch.audiences {
                 app.audiences.clone_from(audiences);
+            }
+            if let Some(roles) = &patch.roles {
+                app.roles.clone_from(roles);
             }
             if let Some(enabled) = patch.enabled {
                 app.enabled = enabled;
@@ -346,38 +352,13 @@ fn parse_methods(methods: &[String]) -> Result<Vec<AuthMethod>, FieldError> {
     Ok(out)
 }
 
-/// A PEM public key: the armour must be there and whole.
+/// A PEM public key that parses (RSA, P-256 or Ed25519).
 fn check_pem(pem: &str) -> Result<String, FieldError> {
-    let trimmed = pem.trim();
-    let ok = trimmed.len() <= 16 * 1024
-        && (trimmed.starts_with("-----BEGIN PUBLIC KEY-----")
-            && trimmed.ends_with("-----END PUBLIC KEY-----")
-            || trimmed.starts_with("-----BEGIN RSA PUBLIC KEY-----")
-                && trimmed.ends_with("-----END RSA PUBLIC KEY-----"));
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(FieldError::new(
-            "public_key",
-            "a public key is a PEM block (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)",
-        ))
-    }
+    client_keys::parse_pem("public_key", pem)?;
+    Ok(pem.trim().to_owned())
 }
 
 fn check_jwks(jwks: serde_json::Value) -> Result<serde_json::Value, FieldError> {
-    let ok = jwks
-        .get("keys")
-        .and_then(|k| k.as_array())
-        .is_some_and(|keys| {
-            keys.iter()
-                .all(|k| k.get("kty").is_some_and(|t| t.is_string()))
-        });
-    if ok {
-        Ok(jwks)
-    } else {
-        Err(FieldError::new(
-            "jwks",
-            "a JWKS is an object with a \"keys\" array of JWKs",
-        ))
-    }
+    client_keys::parse_jwks("jwks", &jwks)?;
+    Ok(jwks)
 }

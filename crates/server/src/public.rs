@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera_core::directory::RealmEntry;
-use tessera_core::{Authority, OAuthError, TokenInfo, TokenRequest};
+use tessera_core::domain::AuthMethod;
+use tessera_core::{Authority, Dialect, OAuthError, TokenInfo, TokenRequest};
 use tessera_proto::{ActiveToken, InactiveToken, Introspection, Metadata, TokenResponse};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -40,7 +41,7 @@ pub fn router(state: Arc<PublicState>) -> Router {
         .route("/oauth/token", post(token))
         .route("/passport/oauth/token", post(token))
         .route("/v2/token", post(token))
-        .route("/protocol/openid-connect/token", post(token))
+        .route("/protocol/openid-connect/token", post(token_keycloak))
         .route("/oauth2/introspect", post(introspect))
         .route(
             "/protocol/openid-connect/token/introspect",
@@ -161,7 +162,26 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
-    let result = token_inner(&state, &realm, &headers, body).await;
+    token_in_dialect(&state, &realm, &headers, body, Dialect::Standard).await
+}
+
+async fn token_keycloak(
+    State(state): AppState,
+    RealmCtx(realm): RealmCtx,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PublicError> {
+    token_in_dialect(&state, &realm, &headers, body, Dialect::Keycloak).await
+}
+
+async fn token_in_dialect(
+    state: &PublicState,
+    realm: &RealmEntry,
+    headers: &HeaderMap,
+    body: Body,
+    dialect: Dialect,
+) -> Result<Response, PublicError> {
+    let result = token_inner(state, realm, headers, body, dialect).await;
     match &result {
         Ok(_) => state.metrics.token_issued(),
         Err(PublicError::OAuth(err)) => state.metrics.token_failed(err.code()),
@@ -175,6 +195,7 @@ async fn token_inner(
     realm: &RealmEntry,
     headers: &HeaderMap,
     body: Body,
+    dialect: Dialect,
 ) -> Result<Response, PublicError> {
     let params = oauth_params(state, headers, body).await?;
     let grant_type = params
@@ -185,16 +206,22 @@ async fn token_inner(
         grant_type,
         scope: params.single("scope")?.map(str::to_owned),
         resources: params.all("resource"),
+        refresh_token: params.single("refresh_token")?.map(str::to_owned),
         auth: client_auth(headers, &params)?,
+        dialect,
     };
-    let granted = state.authority.grant(realm, &request)?;
+    let granted = state.authority.grant(realm, &request).await?;
+    let keycloak = dialect == Dialect::Keycloak;
     let response = TokenResponse {
         access_token: granted.access_token,
         token_type: granted.token_type.to_owned(),
         expires_in: granted.expires_in,
-        scope: (!granted.scope.is_empty()).then_some(granted.scope),
-        refresh_token: None,
-        refresh_expires_in: None,
+        scope: (!granted.scope.is_empty() || keycloak).then_some(granted.scope),
+        refresh_token: granted.refresh_token,
+        // Keycloak always sends it, 0 when there is no refresh token.
+        refresh_expires_in: granted.refresh_expires_in.or(keycloak.then_some(0)),
+        not_before_policy: keycloak.then_some(0),
+        session_state: if keycloak { granted.session } else { None },
     };
     let body = serde_json::to_vec(&response)
         .map_err(|_| OAuthError::ServerError("could not write the response".into()))?;
@@ -260,22 +287,37 @@ async fn revoke(
     Ok(json_no_store(Vec::new()))
 }
 
-async fn metadata(RealmCtx(realm): RealmCtx) -> Response {
+async fn metadata(State(state): AppState, RealmCtx(realm): RealmCtx) -> Response {
     let issuer = &realm.issuer;
     let alg = realm.realm.signing_alg.as_str().to_owned();
-    let methods: Vec<String> = ["client_secret_basic", "client_secret_post"]
-        .map(str::to_owned)
-        .to_vec();
+    let offered = state.authority.offered(&realm);
+    let methods: Vec<String> = offered
+        .auth_methods
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    let mut grant_types = vec!["client_credentials".to_owned()];
+    if offered.refresh_tokens {
+        grant_types.push("refresh_token".to_owned());
+    }
+    let assertion_algs = offered
+        .auth_methods
+        .contains(&AuthMethod::PrivateKeyJwt)
+        .then(|| {
+            tessera_core::client_keys::AssertionAlg::NAMES
+                .map(str::to_owned)
+                .to_vec()
+        });
     let document = Metadata {
         issuer: issuer.clone(),
         token_endpoint: format!("{issuer}/oauth2/token"),
         introspection_endpoint: format!("{issuer}/oauth2/introspect"),
         revocation_endpoint: format!("{issuer}/oauth2/revoke"),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-        grant_types_supported: vec!["client_credentials".to_owned()],
+        grant_types_supported: grant_types,
         response_types_supported: vec!["token".to_owned()],
         token_endpoint_auth_methods_supported: methods.clone(),
-        token_endpoint_auth_signing_alg_values_supported: None,
+        token_endpoint_auth_signing_alg_values_supported: assertion_algs,
         introspection_endpoint_auth_methods_supported: methods.clone(),
         revocation_endpoint_auth_methods_supported: methods,
         subject_types_supported: vec!["public".to_owned()],

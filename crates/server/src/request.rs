@@ -131,11 +131,20 @@ pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<ClientAuth, O
     let basic = basic_credentials(headers)?;
     let body_id = params.single("client_id")?;
     let body_secret = params.single("client_secret")?;
-    if params.single("client_assertion")?.is_some() {
-        return Err(OAuthError::invalid_client(
-            "client_assertion is not accepted for this client",
-            basic.is_some(),
-        ));
+    let assertion_type = params.single("client_assertion_type")?;
+    if let Some(assertion) = params.single("client_assertion")? {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not a client_assertion and a secret",
+            ));
+        }
+        let assertion_type = assertion_type
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion_type is missing"))?;
+        return Ok(ClientAuth::Assertion {
+            client_id: body_id.map(str::to_owned),
+            assertion_type: assertion_type.to_owned(),
+            assertion: assertion.to_owned(),
+        });
     }
     match (basic, body_secret) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(

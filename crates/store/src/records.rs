@@ -91,6 +91,8 @@ pub(crate) struct ApplicationData {
     public_key: Option<String>,
     jwks: Option<serde_json::Value>,
     audiences: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
     tokens_valid_after_ms: i64,
 }
 
@@ -119,6 +121,7 @@ pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> 
         public_key: app.public_key.clone(),
         jwks: app.jwks.clone(),
         audiences: app.audiences.clone(),
+        roles: app.roles.clone(),
         tokens_valid_after_ms: app.tokens_valid_after_ms,
     };
     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -180,6 +183,7 @@ pub(crate) fn application_from_row(row: ApplicationRow) -> Result<Application, S
         public_key: data.public_key,
         jwks: data.jwks,
         audiences: data.audiences,
+        roles: data.roles,
         tokens_valid_after_ms: data.tokens_valid_after_ms,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -9,7 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tessera_core::domain::{Application, Realm};
 use tessera_core::error::StoreError;
-use tessera_core::store::{Change, ChangeEntry, Revocation, Store, StoredKey};
+use tessera_core::store::{
+    Change, ChangeEntry, RefreshFamily, RefreshUse, Revocation, Store, StoredKey,
+};
 
 use crate::records::{
     ApplicationRow, alg_from_column, application_data, application_from_row, change_columns,
@@ -417,6 +419,75 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(unavailable)
     }
 
+    async fn insert_refresh_family(&self, family: &RefreshFamily) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_families (id, realm_id, client_id, generation, expires_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&family.id)
+        .bind(&family.realm_id)
+        .bind(&family.client_id)
+        .bind(family.generation)
+        .bind(family.expires_at)
+        .bind(family.revoked)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn use_refresh_family(
+        &self,
+        id: &str,
+        generation: i64,
+        expires_at: i64,
+        now_s: i64,
+    ) -> Result<RefreshUse, StoreError> {
+        let mut tx = self.begin().await?;
+        let rotated = sqlx::query(
+            "UPDATE refresh_families SET generation = generation + 1, expires_at = ? WHERE id = ? AND generation = ? AND revoked = 0 AND expires_at > ?",
+        )
+        .bind(expires_at)
+        .bind(id)
+        .bind(generation)
+        .bind(now_s)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected()
+            > 0;
+        let outcome = if rotated {
+            RefreshUse::Rotated
+        } else {
+            let row = sqlx::query(
+                "SELECT generation, revoked, expires_at FROM refresh_families WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            match row {
+                Some(row) => {
+                    let current: i64 = row.try_get("generation").map_err(unavailable)?;
+                    let revoked: bool = row.try_get("revoked").map_err(unavailable)?;
+                    let until: i64 = row.try_get("expires_at").map_err(unavailable)?;
+                    if !revoked && until > now_s && current > generation {
+                        sqlx::query("UPDATE refresh_families SET revoked = 1 WHERE id = ?")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                        RefreshUse::Reused
+                    } else {
+                        RefreshUse::Dead
+                    }
+                }
+                None => RefreshUse::Dead,
+            }
+        };
+        tx.commit().await.map_err(unavailable)?;
+        Ok(outcome)
+    }
+
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, kind, realm_id, key FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -452,6 +523,7 @@ impl Store for SqliteStore {
         let mut purged = 0;
         for (sql, bound) in [
             ("DELETE FROM revocations WHERE expires_at <= ?", now_s),
+            ("DELETE FROM refresh_families WHERE expires_at <= ?", now_s),
             (
                 "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 now_s,

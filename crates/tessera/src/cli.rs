@@ -192,4 +192,7 @@ pub struct AppSettings {
     /// Audiences, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub audiences: Option<Vec<String>>,
+    /// Roles shown in Keycloak-style tokens, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<String>>,
 }

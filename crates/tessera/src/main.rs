@@ -208,6 +208,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 auth_methods,
                 public_key,
                 audiences,
+                roles,
             } = settings;
             let input = ApplicationCreate {
                 name,
@@ -222,6 +223,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 public_key: read_public_key(public_key.as_deref())?,
                 jwks: None,
                 audiences,
+                roles,
                 enabled: None,
             };
             let created = operations::create_application(authority, &realm.realm, input).await?;
@@ -251,6 +253,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 auth_methods,
                 public_key,
                 audiences,
+                roles,
             } = settings;
             let patch = ApplicationPatch {
                 name,
@@ -264,6 +267,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 public_key: read_public_key(public_key.as_deref())?.map(Some),
                 jwks: None,
                 audiences,
+                roles,
                 enabled: if enable {
                     Some(true)
                 } else if disable {

@@ -1,0 +1,313 @@
+//! Client authentication (RFC 6749 §2.3): shared secrets, signed credentials (D1) and
+//! `private_key_jwt` assertions (RFC 7523).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use crate::authority::Authority;
+use crate::client_keys::{self, AssertionAlg, ClientKey};
+use crate::crypto::CompactJws;
+use crate::directory::RealmEntry;
+use crate::domain::{Application, AuthMethod};
+use crate::error::OAuthError;
+
+/// The only `client_assertion_type` there is (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How far a client's clock may be ahead of ours for `iat` and `nbf`.
+const CLOCK_SKEW_SECS: i64 = 60;
+
+/// How the client tried to authenticate, as the HTTP edge read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    /// `client_id` and `client_secret` in the body. The secret may also be a signed
+    /// credential (D1), if the application allows those.
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: Option<String>,
+        assertion_type: String,
+        assertion: String,
+    },
+}
+
+impl ClientAuth {
+    pub(crate) fn used_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// Paths under an issuer that an assertion's `aud` may name (RFC 7523 §3: the token
+/// endpoint, or the issuer itself; we also accept the other endpoints it authenticates at).
+const AUDIENCE_PATHS: [&str; 11] = [
+    "",
+    "/oauth2/token",
+    "/oauth2/token/",
+    "/oauth/token",
+    "/passport/oauth/token",
+    "/v2/token",
+    "/protocol/openid-connect/token",
+    "/oauth2/introspect",
+    "/protocol/openid-connect/token/introspect",
+    "/oauth2/revoke",
+    "/protocol/openid-connect/revoke",
+];
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<serde_json::Value>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+}
+
+impl Authority {
+    /// Authenticates a client of `realm`. Failures of a shared secret all read the same,
+    /// so that a caller cannot probe which client ids exist.
+    pub fn authenticate(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+    ) -> Result<Arc<Application>, OAuthError> {
+        let used_basic = auth.used_basic();
+        let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
+        let alive = |client_id: &str| {
+            self.cached_application(&realm.realm.id, client_id)
+                .filter(|app| app.enabled)
+                .ok_or_else(failed)
+        };
+        match auth {
+            ClientAuth::None => Err(OAuthError::invalid_client(
+                "client authentication is required",
+                false,
+            )),
+            ClientAuth::Basic { client_id, secret } => {
+                let app = alive(client_id)?;
+                if app.allows(AuthMethod::ClientSecretBasic) && self.secret_matches(&app, secret) {
+                    Ok(app)
+                } else {
+                    Err(failed())
+                }
+            }
+            ClientAuth::Post { client_id, secret } => {
+                let app = alive(client_id)?;
+                if app.allows(AuthMethod::SignedCredential)
+                    && let Some(block) = self.signed_credential_block(&app, secret)
+                {
+                    self.check_signed_credential(realm, &app, &block)?;
+                    return Ok(app);
+                }
+                if app.allows(AuthMethod::ClientSecretPost) && self.secret_matches(&app, secret) {
+                    Ok(app)
+                } else {
+                    Err(failed())
+                }
+            }
+            ClientAuth::Assertion {
+                client_id,
+                assertion_type,
+                assertion,
+            } => self.check_assertion(realm, client_id.as_deref(), assertion_type, assertion),
+        }
+    }
+
+    fn secret_matches(&self, app: &Application, secret: &str) -> bool {
+        self.secrets.verify(secret, &app.secrets, self.now_s())
+    }
+
+    /// The RSA block of a signed credential, if `secret` is one for this application's
+    /// key: base64 of exactly the modulus length. Clients that paste it into a form
+    /// unencoded turn its `+` into spaces; those are put back.
+    fn signed_credential_block(&self, app: &Application, secret: &str) -> Option<Vec<u8>> {
+        let key = client_keys::parse_pem("public_key", app.public_key.as_deref()?).ok()?;
+        let modulus_len = usize::try_from(key.rsa_bits()?.div_ceil(8)).ok()?;
+        if secret.len() < modulus_len {
+            return None;
+        }
+        let text = secret.trim().replace(' ', "+");
+        let block = STANDARD.decode(text.as_bytes()).ok()?;
+        (block.len() == modulus_len).then_some(block)
+    }
+
+    /// D1: the block recovers to `client_id:secret:timestamp_ms`, the id and secret
+    /// match, the timestamp is inside the realm's window, and the block is new.
+    fn check_signed_credential(
+        &self,
+        realm: &RealmEntry,
+        app: &Application,
+        block: &[u8],
+    ) -> Result<(), OAuthError> {
+        let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
+        let key = app
+            .public_key
+            .as_deref()
+            .and_then(|pem| client_keys::parse_pem("public_key", pem).ok())
+            .ok_or_else(|| refuse("the application has no usable public key"))?;
+        let text = key
+            .rsa_recover(block)
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .ok_or_else(|| {
+                refuse("the signed credential does not verify with the registered key")
+            })?;
+        let (id, rest) = text
+            .split_once(':')
+            .ok_or_else(|| refuse("the signed credential is not client_id:secret:timestamp"))?;
+        let (secret, timestamp) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| refuse("the signed credential is not client_id:secret:timestamp"))?;
+        if id != app.client_id.as_str() {
+            return Err(refuse("the signed credential names another client"));
+        }
+        if !self.secret_matches(app, secret) {
+            return Err(refuse("client authentication failed"));
+        }
+        let stamp_ms: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| refuse("the signed credential's timestamp is not a number"))?;
+        let now_ms = self.clock.now_ms();
+        let window_ms = i64::try_from(realm.realm.credential_window_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        if now_ms.abs_diff(stamp_ms) > window_ms.unsigned_abs() {
+            return Err(refuse(
+                "the signed credential's timestamp is outside the allowed window",
+            ));
+        }
+        let forget_at = stamp_ms.saturating_add(window_ms).div_euclid(1000) + 1;
+        let mut memo = b"d1:".to_vec();
+        memo.extend_from_slice(block);
+        if !self.replay.claim(&memo, forget_at, self.now_s()) {
+            return Err(refuse("the signed credential was already used"));
+        }
+        Ok(())
+    }
+
+    /// RFC 7523 client authentication with a signed JWT.
+    fn check_assertion(
+        &self,
+        realm: &RealmEntry,
+        body_client_id: Option<&str>,
+        assertion_type: &str,
+        assertion: &str,
+    ) -> Result<Arc<Application>, OAuthError> {
+        let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
+        if assertion_type != JWT_BEARER {
+            return Err(refuse(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        let jws =
+            CompactJws::split(assertion).ok_or_else(|| refuse("client_assertion is not a JWS"))?;
+        let alg = jws
+            .header_str("alg")
+            .and_then(AssertionAlg::parse)
+            .ok_or_else(|| refuse("client_assertion alg must be RS256, ES256 or EdDSA"))?;
+        let claims: AssertionClaims = jws
+            .claims_bytes()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| refuse("client_assertion claims are malformed"))?;
+        let client_id = body_client_id
+            .or(claims.sub.as_deref())
+            .ok_or_else(|| refuse("client_assertion has no sub"))?;
+        if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
+            return Err(refuse("client_assertion iss and sub must be the client_id"));
+        }
+        let app = self
+            .cached_application(&realm.realm.id, client_id)
+            .filter(|app| app.enabled && app.allows(AuthMethod::PrivateKeyJwt))
+            .ok_or_else(|| refuse("client authentication failed"))?;
+        let keys = assertion_keys(&app);
+        let kid = jws.header_str("kid");
+        let verified = keys
+            .iter()
+            .filter(|key| kid.is_none() || key.kid().is_none() || key.kid() == kid)
+            .any(|key| key.verify(alg, jws.signing_input.as_bytes(), &jws.signature));
+        if !verified {
+            return Err(refuse("client_assertion signature does not verify"));
+        }
+        let now_s = self.now_s();
+        let exp = claims
+            .exp
+            .ok_or_else(|| refuse("client_assertion has no exp"))?;
+        if exp <= now_s {
+            return Err(refuse("client_assertion has expired"));
+        }
+        let max_life = i64::try_from(realm.realm.assertion_max_lifetime_secs).unwrap_or(3600);
+        if exp - now_s > max_life + CLOCK_SKEW_SECS {
+            return Err(refuse("client_assertion lives too long"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now_s + CLOCK_SKEW_SECS)
+            || claims.iat.is_some_and(|iat| iat > now_s + CLOCK_SKEW_SECS)
+        {
+            return Err(refuse("client_assertion is not valid yet"));
+        }
+        if !self.audience_accepted(realm, claims.aud.as_ref()) {
+            return Err(refuse(
+                "client_assertion aud is not this server's token endpoint",
+            ));
+        }
+        let jti = claims
+            .jti
+            .ok_or_else(|| refuse("client_assertion has no jti"))?;
+        let memo = format!("jti:{}:{}:{jti}", realm.realm.id, app.client_id);
+        if !self.replay.claim(memo.as_bytes(), exp + 1, now_s) {
+            return Err(refuse("client_assertion jti was already used"));
+        }
+        Ok(app)
+    }
+
+    fn audience_accepted(&self, realm: &RealmEntry, aud: Option<&serde_json::Value>) -> bool {
+        let values: Vec<&str> = match aud {
+            Some(serde_json::Value::String(one)) => vec![one.as_str()],
+            Some(serde_json::Value::Array(many)) => {
+                many.iter().filter_map(|v| v.as_str()).collect()
+            }
+            _ => return false,
+        };
+        let server = self.server_url().as_str();
+        let name = realm.realm.name.as_str();
+        let mut bases = vec![realm.issuer.clone()];
+        bases.push(format!("{server}/realms/{name}"));
+        bases.push(format!("{server}/auth/realms/{name}"));
+        if realm.realm.name.is_default() {
+            bases.push(server.to_owned());
+        }
+        values.iter().any(|value| {
+            bases.iter().any(|base| {
+                value
+                    .strip_prefix(base.as_str())
+                    .is_some_and(|path| AUDIENCE_PATHS.contains(&path))
+            })
+        })
+    }
+}
+
+/// The keys an assertion may be signed with: the PEM key and every key of the JWKS.
+fn assertion_keys(app: &Application) -> Vec<ClientKey> {
+    let mut keys = Vec::new();
+    if let Some(key) = app
+        .public_key
+        .as_deref()
+        .and_then(|pem| client_keys::parse_pem("public_key", pem).ok())
+    {
+        keys.push(key);
+    }
+    if let Some(jwks) = &app.jwks {
+        keys.extend(client_keys::parse_jwks("jwks", jwks).unwrap_or_default());
+    }
+    keys
+}

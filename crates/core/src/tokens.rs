@@ -1,0 +1,583 @@
+//! The grants, and checking what they issued: the token, introspection and revocation
+//! endpoints without HTTP.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authority::Authority;
+use crate::client_auth::ClientAuth;
+use crate::crypto::{self, CompactJws};
+use crate::directory::RealmEntry;
+use crate::domain::{Application, ScopeSet, TokenFormat, TokenTtl};
+use crate::error::{OAuthError, StoreError};
+use crate::store::{RefreshFamily, RefreshUse, Revocation};
+
+/// Which provider's conventions a request came in under; it changes the claims and
+/// the response fields, never who may have a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Standard,
+    /// Keycloak's `/protocol/openid-connect/token`: `azp`, `typ`, `preferred_username`,
+    /// `resource_access` in the token; `refresh_expires_in`, `not-before-policy` and
+    /// `session_state` in the response.
+    Keycloak,
+}
+
+/// A token request after the HTTP edge parsed it.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub scope: Option<String>,
+    pub resources: Vec<String>,
+    pub refresh_token: Option<String>,
+    pub auth: ClientAuth,
+    pub dialect: Dialect,
+}
+
+/// What the token endpoint answers with.
+#[derive(Debug, Clone)]
+pub struct GrantedToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    pub expires_at: i64,
+    pub refresh_token: Option<String>,
+    pub refresh_expires_in: Option<u64>,
+    /// The id of the refresh family (Keycloak's `session_state`), when there is one.
+    pub session: Option<String>,
+}
+
+/// What a valid token says, for introspection and `/verify`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub realm: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub sub: String,
+    pub aud: Vec<String>,
+    pub jti: String,
+    pub token_type: &'static str,
+}
+
+/// Refresh tokens carry this marker before their sealed body.
+const REFRESH_PREFIX: &str = "tsr_rt_";
+
+impl Authority {
+    /// The token endpoint.
+    pub async fn grant(
+        &self,
+        realm: &RealmEntry,
+        request: &TokenRequest,
+    ) -> Result<GrantedToken, OAuthError> {
+        match request.grant_type.as_str() {
+            "client_credentials" => {
+                let app = self.authenticate(realm, &request.auth)?;
+                let scope = negotiate_scope(&app, request.scope.as_deref())?;
+                let audiences = negotiate_audiences(&app, &request.resources)?;
+                let mut granted = self.mint(
+                    realm,
+                    &app,
+                    &scope,
+                    &audiences,
+                    app.token_ttl,
+                    request.dialect,
+                )?;
+                if let Some(ttl) = app.refresh_token_ttl {
+                    let family = self.new_family_id();
+                    let expires_at = self.now_s() + ttl_secs(ttl);
+                    self.store
+                        .insert_refresh_family(&RefreshFamily {
+                            id: family.clone(),
+                            realm_id: realm.realm.id.clone(),
+                            client_id: app.client_id.to_string(),
+                            generation: 0,
+                            expires_at,
+                            revoked: false,
+                        })
+                        .await?;
+                    self.attach_refresh(
+                        realm,
+                        &app,
+                        &mut granted,
+                        &family,
+                        0,
+                        &scope,
+                        &audiences,
+                        ttl,
+                    )?;
+                }
+                Ok(granted)
+            }
+            "refresh_token" => self.refresh(realm, request).await,
+            "authorization_code"
+            | "password"
+            | "implicit"
+            | "urn:ietf:params:oauth:grant-type:device_code"
+            | "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            | "urn:ietf:params:oauth:grant-type:token-exchange" => {
+                Err(OAuthError::UnsupportedGrantType(
+                    format!("this server issues no {} grants", request.grant_type).into(),
+                ))
+            }
+            _ => Err(OAuthError::UnsupportedGrantType(
+                "grant_type is not supported".into(),
+            )),
+        }
+    }
+
+    /// `grant_type=refresh_token`: the presented token is used up and a new one
+    /// issued; presenting a used one revokes its whole family.
+    async fn refresh(
+        &self,
+        realm: &RealmEntry,
+        request: &TokenRequest,
+    ) -> Result<GrantedToken, OAuthError> {
+        let app = self.authenticate(realm, &request.auth)?;
+        let Some(ttl) = app.refresh_token_ttl else {
+            return Err(OAuthError::UnauthorizedClient(
+                "this application has no refresh tokens".into(),
+            ));
+        };
+        let presented = request
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        let invalid = |why: &'static str| OAuthError::InvalidGrant(why.into());
+        let claims = self
+            .open_refresh(realm, presented)
+            .ok_or_else(|| invalid("the refresh token is not valid"))?;
+        if claims.client_id != app.client_id.as_str() {
+            return Err(invalid("the refresh token belongs to another client"));
+        }
+        let now_s = self.now_s();
+        if claims.exp <= now_s {
+            return Err(invalid("the refresh token has expired"));
+        }
+        if claims.issued_ms < app.tokens_valid_after_ms {
+            return Err(invalid("the refresh token has been revoked"));
+        }
+        let granted_scope = ScopeSet::parse_param(&claims.scope)
+            .map_err(|_| invalid("the refresh token is not valid"))?;
+        let scope = match request.scope.as_deref() {
+            Some(asked) if !asked.trim().is_empty() => {
+                let asked = ScopeSet::parse_param(asked)
+                    .map_err(|e| OAuthError::InvalidScope(e.message.into()))?;
+                if !asked.is_subset_of(&granted_scope) {
+                    return Err(OAuthError::InvalidScope(
+                        "a refresh may only narrow the scope it was granted".into(),
+                    ));
+                }
+                asked
+            }
+            _ => granted_scope,
+        };
+        if !scope.is_subset_of(&app.scopes) {
+            return Err(OAuthError::InvalidScope(
+                "the application no longer has this scope".into(),
+            ));
+        }
+        let expires_at = now_s + ttl_secs(ttl);
+        match self
+            .store
+            .use_refresh_family(&claims.family, claims.generation, expires_at, now_s)
+            .await?
+        {
+            RefreshUse::Rotated => {}
+            RefreshUse::Reused => {
+                tracing::warn!(client_id = %app.client_id, "a used refresh token was presented again; its family is revoked");
+                return Err(invalid(
+                    "the refresh token was already used; its family is revoked",
+                ));
+            }
+            RefreshUse::Dead => return Err(invalid("the refresh token has been revoked")),
+        }
+        let mut granted = self.mint(
+            realm,
+            &app,
+            &scope,
+            &claims.aud,
+            app.token_ttl,
+            request.dialect,
+        )?;
+        self.attach_refresh(
+            realm,
+            &app,
+            &mut granted,
+            &claims.family,
+            claims.generation + 1,
+            &scope,
+            &claims.aud,
+            ttl,
+        )?;
+        Ok(granted)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attach_refresh(
+        &self,
+        realm: &RealmEntry,
+        app: &Application,
+        granted: &mut GrantedToken,
+        family: &str,
+        generation: i64,
+        scope: &ScopeSet,
+        audiences: &[String],
+        ttl: TokenTtl,
+    ) -> Result<(), OAuthError> {
+        let now_ms = self.clock.now_ms();
+        let claims = RefreshClaims {
+            family: family.to_owned(),
+            generation,
+            client_id: app.client_id.to_string(),
+            scope: scope.to_string(),
+            aud: audiences.to_vec(),
+            exp: now_ms.div_euclid(1000) + ttl_secs(ttl),
+            issued_ms: now_ms,
+        };
+        let json = serde_json::to_vec(&claims).map_err(internal)?;
+        let sealed = realm
+            .refresh
+            .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
+        granted.refresh_token = Some(format!(
+            "{REFRESH_PREFIX}{}",
+            crypto::b64url_encode(&sealed)
+        ));
+        granted.refresh_expires_in = Some(ttl.secs());
+        granted.session = Some(family.to_owned());
+        Ok(())
+    }
+
+    fn open_refresh(&self, realm: &RealmEntry, token: &str) -> Option<RefreshClaims> {
+        let body = token.strip_prefix(REFRESH_PREFIX)?;
+        if body.len() > 4096 {
+            return None;
+        }
+        let sealed = crypto::b64url_decode(body)?;
+        let plain = realm.refresh.open(realm.realm.id.as_bytes(), &sealed)?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    fn new_family_id(&self) -> String {
+        let mut bytes = [0u8; 16];
+        self.rng.fill(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    /// Writes an access token for `app`.
+    pub(crate) fn mint(
+        &self,
+        realm: &RealmEntry,
+        app: &Application,
+        scope: &ScopeSet,
+        audiences: &[String],
+        ttl: TokenTtl,
+        dialect: Dialect,
+    ) -> Result<GrantedToken, OAuthError> {
+        let now_ms = self.clock.now_ms();
+        let iat = now_ms.div_euclid(1000);
+        let exp = iat.saturating_add(ttl_secs(ttl));
+        let jti = self.new_jti(now_ms);
+        let scope_text = scope.to_string();
+        let default_aud = [realm.issuer.clone()];
+        let aud = if audiences.is_empty() {
+            &default_aud[..]
+        } else {
+            audiences
+        };
+        let keycloak = dialect == Dialect::Keycloak;
+        let username = keycloak.then(|| format!("service-account-{}", app.client_id));
+        let resource_access = (keycloak && !app.roles.is_empty())
+            .then(|| serde_json::json!({ app.client_id.as_str(): { "roles": app.roles } }));
+        let claims = AccessClaims {
+            iss: &realm.issuer,
+            sub: app.client_id.as_str(),
+            aud: Audience::from(aud),
+            exp,
+            iat,
+            jti: &jti,
+            client_id: app.client_id.as_str(),
+            scope: &scope_text,
+            azp: keycloak.then_some(app.client_id.as_str()),
+            typ: keycloak.then_some("Bearer"),
+            preferred_username: username.as_deref(),
+            resource_access,
+        };
+        let json = serde_json::to_vec(&claims).map_err(internal)?;
+        let access_token = match app.format_in(&realm.realm) {
+            TokenFormat::Jwt => {
+                let key = realm.keys.active.as_ref().ok_or_else(|| {
+                    tracing::error!(realm = %realm.realm.name, "realm has no active signing key");
+                    OAuthError::ServerError("the realm has no signing key".into())
+                })?;
+                key.sign_jwt(&json).map_err(internal)?
+            }
+            TokenFormat::Opaque => {
+                let sealed = realm
+                    .opaque
+                    .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
+                let mut token = realm.realm.token_prefix.as_str().to_owned();
+                token.push_str(&crypto::b64url_encode(&sealed));
+                token
+            }
+        };
+        Ok(GrantedToken {
+            access_token,
+            token_type: realm.realm.token_type.as_str(),
+            expires_in: ttl.secs(),
+            scope: scope_text,
+            expires_at: exp,
+            refresh_token: None,
+            refresh_expires_in: None,
+            session: None,
+        })
+    }
+
+    /// A UUIDv7: unique, and it records the issue time to the millisecond, which the
+    /// "revoke all tokens" rule compares against.
+    fn new_jti(&self, now_ms: i64) -> String {
+        let mut random = [0u8; 10];
+        self.rng.fill(&mut random);
+        let ms = u64::try_from(now_ms).unwrap_or(0);
+        uuid::Builder::from_unix_timestamp_millis(ms, &random)
+            .into_uuid()
+            .to_string()
+    }
+
+    /// Whether `token` is alive in `realm`, and what it says. `None` for anything else:
+    /// malformed, forged, another realm's, expired, revoked, or its application gone.
+    pub fn check(&self, realm: &RealmEntry, token: &str) -> Option<TokenInfo> {
+        let claims = decode(realm, token)?;
+        if claims.exp <= self.now_s() {
+            return None;
+        }
+        if !self.is_alive(
+            &realm.realm.id,
+            &claims.client_id,
+            &claims.jti,
+            issued_ms(&claims),
+        ) {
+            return None;
+        }
+        Some(TokenInfo {
+            realm: realm.realm.name.as_str().to_owned(),
+            client_id: claims.client_id,
+            scope: claims.scope,
+            iat: claims.iat,
+            exp: claims.exp,
+            iss: claims.iss,
+            sub: claims.sub,
+            aud: claims.aud.into_vec(),
+            jti: claims.jti,
+            token_type: realm.realm.token_type.as_str(),
+        })
+    }
+
+    /// The introspection endpoint (RFC 7662): the caller must be a client of the realm.
+    pub fn introspect(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<Option<TokenInfo>, OAuthError> {
+        self.authenticate(realm, auth)?;
+        Ok(self.check(realm, token))
+    }
+
+    /// The revocation endpoint (RFC 7009). A token that is not the caller's, or not a
+    /// token at all, is left alone and still answered with success.
+    pub async fn revoke(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<(), OAuthError> {
+        let app = self.authenticate(realm, auth)?;
+        let Some(info) = self.check(realm, token) else {
+            return Ok(());
+        };
+        if info.client_id != app.client_id.as_str() {
+            return Ok(());
+        }
+        self.revoke_jti(&realm.realm.id, &info).await?;
+        Ok(())
+    }
+
+    async fn revoke_jti(&self, realm_id: &str, info: &TokenInfo) -> Result<(), StoreError> {
+        let revocation = Revocation {
+            jti: info.jti.clone(),
+            realm_id: realm_id.to_owned(),
+            client_id: info.client_id.clone(),
+            expires_at: info.exp,
+        };
+        self.store.insert_revocation(&revocation).await?;
+        self.remember_revocation(revocation.jti, revocation.expires_at);
+        Ok(())
+    }
+}
+
+fn ttl_secs(ttl: TokenTtl) -> i64 {
+    ttl.millis() / 1000
+}
+
+fn internal(err: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %err, "could not write a token");
+    OAuthError::ServerError("the token could not be written".into())
+}
+
+fn decode(realm: &RealmEntry, token: &str) -> Option<OwnedClaims> {
+    if token.len() > 8192 {
+        return None;
+    }
+    if let Some(body) = token.strip_prefix(realm.realm.token_prefix.as_str()) {
+        let sealed = crypto::b64url_decode(body)?;
+        let plain = realm.opaque.open(realm.realm.id.as_bytes(), &sealed)?;
+        return serde_json::from_slice(&plain).ok();
+    }
+    let jws = CompactJws::split(token)?;
+    let key = realm.keys.find(jws.header_str("kid")?)?;
+    if jws.header_str("alg")? != key.alg.as_str() {
+        return None;
+    }
+    if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
+        return None;
+    }
+    serde_json::from_slice(&jws.claims_bytes()?).ok()
+}
+
+/// RFC 6749 §3.3: a requested scope outside the allowed set is refused, never narrowed.
+fn negotiate_scope(app: &Application, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let requested = match requested {
+        Some(text) if !text.trim().is_empty() => text,
+        _ if app.scope_required => {
+            return Err(OAuthError::InvalidScope(
+                "this application must ask for a scope".into(),
+            ));
+        }
+        _ => return Ok(app.effective_default_scopes().clone()),
+    };
+    let set =
+        ScopeSet::parse_param(requested).map_err(|e| OAuthError::InvalidScope(e.message.into()))?;
+    if let Some(unknown) = set.iter().find(|s| !app.scopes.contains(s)) {
+        return Err(OAuthError::InvalidScope(
+            format!("scope {unknown} is not allowed for this application").into(),
+        ));
+    }
+    Ok(set)
+}
+
+/// RFC 8707: each `resource` must be one of the application's audiences.
+fn negotiate_audiences(app: &Application, resources: &[String]) -> Result<Vec<String>, OAuthError> {
+    if resources.is_empty() {
+        return Ok(app.audiences.clone());
+    }
+    for resource in resources {
+        if !app.audiences.contains(resource) {
+            return Err(OAuthError::InvalidTarget(
+                format!("resource {resource} is not an audience of this application").into(),
+            ));
+        }
+    }
+    Ok(resources.to_vec())
+}
+
+fn issued_ms(claims: &OwnedClaims) -> i64 {
+    uuid::Uuid::parse_str(&claims.jti)
+        .ok()
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            i64::try_from(secs).unwrap_or(i64::MAX) * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(claims.iat.saturating_mul(1000))
+}
+
+/// The claims Tessera writes (RFC 9068 §2.2), borrowed for serialisation.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    typ: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_access: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> From<&'a [String]> for Audience<'a> {
+    fn from(list: &'a [String]) -> Self {
+        match list {
+            [one] => Self::One(one),
+            many => Self::Many(many),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OwnedClaims {
+    iss: String,
+    sub: String,
+    aud: OwnedAudience,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OwnedAudience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OwnedAudience {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
+}
+
+/// What a refresh token carries under its seal.
+#[derive(Serialize, Deserialize)]
+struct RefreshClaims {
+    #[serde(rename = "f")]
+    family: String,
+    #[serde(rename = "g")]
+    generation: i64,
+    #[serde(rename = "c")]
+    client_id: String,
+    #[serde(rename = "s")]
+    scope: String,
+    #[serde(rename = "a")]
+    aud: Vec<String>,
+    #[serde(rename = "e")]
+    exp: i64,
+    #[serde(rename = "i")]
+    issued_ms: i64,
+}
