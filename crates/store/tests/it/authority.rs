@@ -1,0 +1,276 @@
+//! The lifecycle rules of SPEC §4 and client assertions, on a real store with a manual
+//! clock: expiry and replay windows are tested by moving the clock, never by sleeping.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom as LcRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use tessera_core::client_auth::JWT_BEARER;
+use tessera_core::crypto::{MasterKey, SystemRandom};
+use tessera_core::domain::{AuthMethod, PublicUrl, ScopeSet, TokenTtl};
+use tessera_core::{Authority, ClientAuth, Dialect, ManualClock, NewApplication, TokenRequest};
+
+use crate::{Backend, sqlite};
+
+const NOW_MS: i64 = 1_800_000_000_000;
+
+async fn authority_on(backend: &Backend, clock: Arc<ManualClock>) -> Authority {
+    Authority::open(
+        backend.store.clone(),
+        MasterKey::from_text("a master key of at least thirty-two characters").unwrap(),
+        PublicUrl::parse("public_url", "https://auth.example").unwrap(),
+        clock,
+        Arc::new(SystemRandom),
+    )
+    .await
+    .unwrap()
+}
+
+fn new_app(ttl: u64) -> NewApplication {
+    NewApplication {
+        name: "billing".to_owned(),
+        scopes: ScopeSet::parse_list("scopes", &["read", "write"]).unwrap(),
+        token_ttl: Some(TokenTtl::parse("token_ttl", ttl).unwrap()),
+        enabled: true,
+        ..NewApplication::default()
+    }
+}
+
+fn basic(client_id: &str, secret: &str) -> TokenRequest {
+    TokenRequest {
+        grant_type: "client_credentials".to_owned(),
+        scope: None,
+        resources: Vec::new(),
+        refresh_token: None,
+        auth: ClientAuth::Basic {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+        },
+        dialect: Dialect::Standard,
+    }
+}
+
+#[tokio::test]
+async fn tokens_expire_by_the_clock() {
+    let backend = sqlite().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let authority = authority_on(&backend, clock.clone()).await;
+    let (app, secret) = authority
+        .create_application("default", new_app(60))
+        .await
+        .unwrap();
+    let realm = authority.realm("default").unwrap();
+    let token = authority
+        .grant(&realm, &basic(app.client_id.as_str(), &secret))
+        .await
+        .unwrap();
+    assert!(authority.check(&realm, &token.access_token).is_some());
+    clock.advance_secs(59);
+    assert!(authority.check(&realm, &token.access_token).is_some());
+    clock.advance_secs(1);
+    assert!(
+        authority.check(&realm, &token.access_token).is_none(),
+        "expired at exp"
+    );
+}
+
+#[tokio::test]
+async fn revoke_all_and_rotation_kill_earlier_tokens_only() {
+    let backend = sqlite().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let authority = authority_on(&backend, clock.clone()).await;
+    let (app, secret) = authority
+        .create_application("default", new_app(600))
+        .await
+        .unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let before = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    clock.advance_secs(1);
+    authority.revoke_tokens("default", id).await.unwrap();
+    let after = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    assert!(authority.check(&realm, &before.access_token).is_none());
+    assert!(authority.check(&realm, &after.access_token).is_some());
+
+    // Rotation with a grace period: both secrets work until the grace ends.
+    clock.advance_secs(1);
+    let (new_secret, until) = authority.rotate_secret("default", id, 30).await.unwrap();
+    assert_eq!(until, Some(NOW_MS / 1000 + 2 + 30));
+    assert!(authority.grant(&realm, &basic(id, &secret)).await.is_ok());
+    assert!(
+        authority.check(&realm, &after.access_token).is_some(),
+        "grace keeps tokens"
+    );
+    clock.advance_secs(30);
+    assert!(authority.grant(&realm, &basic(id, &secret)).await.is_err());
+    let latest = authority
+        .grant(&realm, &basic(id, &new_secret))
+        .await
+        .unwrap();
+
+    // Rotation without grace: the old secret and every token die at once.
+    clock.advance_secs(1);
+    let (newest, _) = authority.rotate_secret("default", id, 0).await.unwrap();
+    assert!(
+        authority
+            .grant(&realm, &basic(id, &new_secret))
+            .await
+            .is_err()
+    );
+    assert!(authority.check(&realm, &latest.access_token).is_none());
+    assert!(authority.grant(&realm, &basic(id, &newest)).await.is_ok());
+}
+
+#[tokio::test]
+async fn another_process_sees_changes_after_sync() {
+    let backend = sqlite().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let a = authority_on(&backend, clock.clone()).await;
+    let b = authority_on(&backend, clock.clone()).await;
+    let (app, secret) = a.create_application("default", new_app(600)).await.unwrap();
+    let id = app.client_id.as_str();
+    let realm_b = b.realm("default").unwrap();
+    assert!(
+        b.grant(&realm_b, &basic(id, &secret)).await.is_err(),
+        "not synced yet"
+    );
+    assert!(b.sync().await.unwrap() >= 1);
+    let token = b.grant(&realm_b, &basic(id, &secret)).await.unwrap();
+
+    let realm_a = a.realm("default").unwrap();
+    let auth = ClientAuth::Basic {
+        client_id: id.to_owned(),
+        secret: secret.clone(),
+    };
+    a.revoke(&realm_a, &auth, &token.access_token)
+        .await
+        .unwrap();
+    assert!(b.check(&realm_b, &token.access_token).is_some());
+    b.sync().await.unwrap();
+    assert!(
+        b.check(&realm_b, &token.access_token).is_none(),
+        "revocation reached B"
+    );
+
+    a.delete_application("default", id).await.unwrap();
+    b.sync().await.unwrap();
+    assert!(
+        b.grant(&realm_b, &basic(id, &secret)).await.is_err(),
+        "deletion reached B"
+    );
+}
+
+/// A signed ES256 client assertion with the given claims.
+fn assertion(pair: &EcdsaKeyPair, alg: &str, claims: serde_json::Value) -> String {
+    let header = B64.encode(serde_json::json!({"alg": alg, "typ": "JWT"}).to_string());
+    let body = B64.encode(claims.to_string());
+    let input = format!("{header}.{body}");
+    let sig = pair.sign(&LcRandom::new(), input.as_bytes()).unwrap();
+    format!("{input}.{}", B64.encode(sig.as_ref()))
+}
+
+fn pem_of(pair: &EcdsaKeyPair) -> String {
+    use aws_lc_rs::encoding::AsDer;
+    let der = pair.public_key().as_der().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+}
+
+#[tokio::test]
+async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
+    let backend = sqlite().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let authority = authority_on(&backend, clock.clone()).await;
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let mut new = new_app(600);
+    new.auth_methods = Some(vec![AuthMethod::PrivateKeyJwt]);
+    new.public_key = Some(pem_of(&pair));
+    let (app, _) = authority.create_application("default", new).await.unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let now = NOW_MS / 1000;
+    let claims = |jti: &str, aud: &str, exp: i64| serde_json::json!({"iss": id, "sub": id, "aud": aud, "jti": jti, "exp": exp, "iat": now});
+    let token_endpoint = "https://auth.example/oauth2/token";
+    let try_auth = |jwt: String| {
+        authority.authenticate(
+            &realm,
+            &ClientAuth::Assertion {
+                client_id: None,
+                assertion_type: JWT_BEARER.to_owned(),
+                assertion: jwt,
+            },
+        )
+    };
+    assert!(
+        try_auth(assertion(
+            &pair,
+            "ES256",
+            claims("j1", token_endpoint, now + 60)
+        ))
+        .is_ok()
+    );
+    let reused = try_auth(assertion(
+        &pair,
+        "ES256",
+        claims("j1", token_endpoint, now + 60),
+    ));
+    assert_eq!(reused.unwrap_err().code(), "invalid_client");
+    assert!(
+        try_auth(assertion(
+            &pair,
+            "ES256",
+            claims("j2", "https://auth.example", now + 60)
+        ))
+        .is_ok()
+    );
+    for (why, jwt) in [
+        (
+            "wrong aud",
+            assertion(
+                &pair,
+                "ES256",
+                claims("j3", "https://other.example/token", now + 60),
+            ),
+        ),
+        (
+            "expired",
+            assertion(&pair, "ES256", claims("j4", token_endpoint, now - 1)),
+        ),
+        (
+            "lives too long",
+            assertion(&pair, "ES256", claims("j5", token_endpoint, now + 7200)),
+        ),
+        (
+            "alg none",
+            assertion(&pair, "none", claims("j6", token_endpoint, now + 60)),
+        ),
+        (
+            "HS256",
+            assertion(&pair, "HS256", claims("j7", token_endpoint, now + 60)),
+        ),
+        ("garbage", "a.b.c".to_owned()),
+    ] {
+        let err = try_auth(jwt).unwrap_err();
+        assert_eq!(err.code(), "invalid_client", "{why}");
+    }
+    let other = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let forged = try_auth(assertion(
+        &other,
+        "ES256",
+        claims("j8", token_endpoint, now + 60),
+    ));
+    assert_eq!(forged.unwrap_err().code(), "invalid_client");
+    // A used jti may come back only after it expired.
+    clock.advance_secs(120);
+    let later = NOW_MS / 1000 + 120;
+    assert!(
+        try_auth(assertion(
+            &pair,
+            "ES256",
+            claims("j1", token_endpoint, later + 60)
+        ))
+        .is_ok()
+    );
+}

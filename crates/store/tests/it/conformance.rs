@@ -1,0 +1,265 @@
+//! What every `Store` must do. Each test takes a fresh backend.
+
+use tessera_core::StoreError;
+use tessera_core::domain::{
+    Application, AuthMethod, ClientId, Realm, RealmName, ScopeSet, SecretHash, SigningAlg,
+    TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+};
+use tessera_core::store::{Change, RefreshFamily, RefreshUse, Revocation, StoredKey};
+
+use crate::sqlite;
+
+fn realm(id: &str, name: &str) -> Realm {
+    Realm {
+        id: id.to_owned(),
+        name: RealmName::parse("name", name).unwrap(),
+        hosts: Vec::new(),
+        public_url: None,
+        token_format: TokenFormat::Jwt,
+        signing_alg: SigningAlg::Es256,
+        token_prefix: TokenPrefix::default(),
+        token_type: TokenTypeSpelling::Bearer,
+        credential_window_secs: 60,
+        assertion_max_lifetime_secs: 3600,
+        created_at: 1,
+    }
+}
+
+fn key(kid: &str, realm_id: &str) -> StoredKey {
+    StoredKey {
+        kid: kid.to_owned(),
+        realm_id: realm_id.to_owned(),
+        alg: SigningAlg::Es256,
+        sealed_private: vec![1, 2, 3],
+        created_at: 1,
+        retired_at: None,
+        expires_at: None,
+    }
+}
+
+fn app(realm_id: &str, client_id: &str) -> Application {
+    Application {
+        realm_id: realm_id.to_owned(),
+        client_id: ClientId::parse("client_id", client_id).unwrap(),
+        name: "app".to_owned(),
+        enabled: true,
+        secrets: vec![SecretHash {
+            hash: [7; 32],
+            expires_at: Some(99),
+        }],
+        scopes: ScopeSet::parse_list("scopes", &["read", "write"]).unwrap(),
+        default_scopes: Some(ScopeSet::parse_list("d", &["read"]).unwrap()),
+        scope_required: true,
+        token_ttl: TokenTtl::parse("t", 900).unwrap(),
+        token_format: Some(TokenFormat::Opaque),
+        refresh_token_ttl: Some(TokenTtl::parse("r", 1800).unwrap()),
+        auth_methods: vec![AuthMethod::ClientSecretBasic],
+        public_key: None,
+        jwks: None,
+        audiences: vec!["https://api.example".to_owned()],
+        roles: vec!["admin".to_owned()],
+        tokens_valid_after_ms: 5,
+        created_at: 1,
+        updated_at: 2,
+    }
+}
+
+#[tokio::test]
+async fn realms_round_trip_and_names_are_unique() {
+    let backend = sqlite().await;
+    let store = &backend.store;
+    let r = realm("r1", "Arkane");
+    store.insert_realm(&r, &key("k1", "r1")).await.unwrap();
+    // Names are case-sensitive: "arkane" is another realm.
+    store
+        .insert_realm(&realm("r2", "arkane"), &key("k2", "r2"))
+        .await
+        .unwrap();
+    let err = store
+        .insert_realm(&realm("r3", "Arkane"), &key("k3", "r3"))
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(store.find_realm("r1").await.unwrap(), Some(r.clone()));
+    let mut changed = r.clone();
+    changed.token_type = TokenTypeSpelling::LowerBearer;
+    assert!(store.update_realm(&changed).await.unwrap());
+    assert_eq!(store.find_realm("r1").await.unwrap(), Some(changed));
+    assert_eq!(store.realms().await.unwrap().len(), 2);
+    assert_eq!(
+        store.signing_keys(Some("r1")).await.unwrap(),
+        vec![key("k1", "r1")]
+    );
+}
+
+#[tokio::test]
+async fn applications_round_trip_and_go_with_their_realm() {
+    let backend = sqlite().await;
+    let store = &backend.store;
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    let a = app("r1", "client-a");
+    store.insert_application(&a).await.unwrap();
+    let dup = store.insert_application(&a).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        store.find_application("r1", "client-a").await.unwrap(),
+        Some(a.clone())
+    );
+    let mut b = a.clone();
+    b.enabled = false;
+    b.name = "renamed".to_owned();
+    assert!(store.update_application(&b).await.unwrap());
+    assert_eq!(store.list_applications("r1").await.unwrap(), vec![b]);
+    assert!(store.delete_realm("r1").await.unwrap());
+    assert!(store.applications().await.unwrap().is_empty());
+    assert!(store.signing_keys(None).await.unwrap().is_empty());
+    assert!(!store.delete_application("r1", "client-a").await.unwrap());
+}
+
+#[tokio::test]
+async fn every_write_lands_in_the_change_log_in_order() {
+    let backend = sqlite().await;
+    let store = &backend.store;
+    let start = store.last_change_seq().await.unwrap();
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    store.insert_application(&app("r1", "c")).await.unwrap();
+    store.insert_signing_key(&key("k2", "r1")).await.unwrap();
+    store
+        .insert_revocation(&Revocation {
+            jti: "j1".into(),
+            realm_id: "r1".into(),
+            client_id: "c".into(),
+            expires_at: 100,
+        })
+        .await
+        .unwrap();
+    let changes: Vec<_> = store
+        .changes_since(start, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.change)
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            Change::Realm {
+                realm_id: "r1".into()
+            },
+            Change::Application {
+                realm_id: "r1".into(),
+                client_id: "c".into()
+            },
+            Change::Keys {
+                realm_id: "r1".into()
+            },
+            Change::Revocation { jti: "j1".into() },
+        ]
+    );
+    let last = store.last_change_seq().await.unwrap();
+    assert!(store.changes_since(last, 100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn revocations_expire_and_purge_keeps_the_sequence() {
+    let backend = sqlite().await;
+    let store = &backend.store;
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    for (jti, exp) in [("old", 10), ("live", 1000)] {
+        let rev = Revocation {
+            jti: jti.into(),
+            realm_id: "r1".into(),
+            client_id: "c".into(),
+            expires_at: exp,
+        };
+        store.insert_revocation(&rev).await.unwrap();
+        // Revoking twice is harmless.
+        store.insert_revocation(&rev).await.unwrap();
+    }
+    let live: Vec<_> = store
+        .revocations(500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.jti)
+        .collect();
+    assert_eq!(live, vec!["live"]);
+    let before = store.last_change_seq().await.unwrap();
+    let purged = store.purge(500, i64::MAX).await.unwrap();
+    assert!(purged >= 1);
+    assert_eq!(store.find_revocation("old").await.unwrap(), None);
+    assert!(store.find_revocation("live").await.unwrap().is_some());
+    assert_eq!(
+        store.last_change_seq().await.unwrap(),
+        before,
+        "the newest change stays"
+    );
+}
+
+#[tokio::test]
+async fn refresh_families_rotate_once_and_reuse_revokes() {
+    let backend = sqlite().await;
+    let store = &backend.store;
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    let family = RefreshFamily {
+        id: "f1".into(),
+        realm_id: "r1".into(),
+        client_id: "c".into(),
+        generation: 0,
+        expires_at: 1000,
+        revoked: false,
+    };
+    store.insert_refresh_family(&family).await.unwrap();
+    assert_eq!(
+        store.use_refresh_family("f1", 0, 2000, 10).await.unwrap(),
+        RefreshUse::Rotated
+    );
+    assert_eq!(
+        store.use_refresh_family("f1", 1, 2000, 10).await.unwrap(),
+        RefreshUse::Rotated
+    );
+    // Generation 0 again: a leaked token. The family dies, the current one too.
+    assert_eq!(
+        store.use_refresh_family("f1", 0, 2000, 10).await.unwrap(),
+        RefreshUse::Reused
+    );
+    assert_eq!(
+        store.use_refresh_family("f1", 2, 2000, 10).await.unwrap(),
+        RefreshUse::Dead
+    );
+    assert_eq!(
+        store.use_refresh_family("nope", 0, 2000, 10).await.unwrap(),
+        RefreshUse::Dead
+    );
+}
+
+#[tokio::test]
+async fn retired_keys_stay_until_they_expire() {
+    let backend = sqlite().await;
+    let store = &backend.store;
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    store.retire_signing_key("r1", "k1", 50, 100).await.unwrap();
+    let keys = store.signing_keys(Some("r1")).await.unwrap();
+    assert_eq!(
+        keys.first().map(|k| (k.retired_at, k.expires_at)),
+        Some((Some(50), Some(100)))
+    );
+    store.purge(99, 0).await.unwrap();
+    assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 1);
+    store.purge(100, 0).await.unwrap();
+    assert!(store.signing_keys(Some("r1")).await.unwrap().is_empty());
+}
