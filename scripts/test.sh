@@ -12,3 +12,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+# The providers' own sample clients (../shared/dialects), run against the debug build
+# that cargo test just made.
+echo "== dialect sample clients"
+cargo build -p tessera --locked
+TESSERA_BIN=target/debug/tessera tests/dialects/run.sh
