@@ -437,6 +437,7 @@ impl Authority {
             token_format: new.token_format.unwrap_or(TokenFormat::Jwt),
             signing_alg: new.signing_alg.unwrap_or(SigningAlg::Es256),
             token_prefix: new.token_prefix.unwrap_or_default(),
+            previous_token_prefixes: Vec::new(),
             token_type: new.token_type.unwrap_or(TokenTypeSpelling::Bearer),
             credential_window_secs: 60,
             assertion_max_lifetime_secs: 3600,
@@ -474,6 +475,15 @@ impl Authority {
         let current = self.find_realm(name)?;
         let mut realm = current.realm.clone();
         edit(&mut realm)?;
+        if realm.token_prefix != current.realm.token_prefix {
+            // Tokens already handed out keep working under the prefix they were given.
+            let old = current.realm.token_prefix.clone();
+            realm
+                .previous_token_prefixes
+                .retain(|p| *p != old && *p != realm.token_prefix);
+            realm.previous_token_prefixes.insert(0, old);
+            realm.previous_token_prefixes.truncate(8);
+        }
         self.check_hosts_free(&realm)?;
         if realm.signing_alg != current.realm.signing_alg {
             let key = self.new_key(&realm.id, realm.signing_alg)?;
@@ -564,7 +574,9 @@ impl Authority {
             jwks: new.jwks,
             audiences: new.audiences,
             roles: new.roles,
-            tokens_valid_after_ms: 0,
+            // A client_id may be reused after a deletion; the new application must not
+            // inherit tokens its predecessor was given.
+            tokens_valid_after_ms: self.clock.now_ms(),
             created_at: now_s,
             updated_at: now_s,
         };
@@ -591,8 +603,13 @@ impl Authority {
         edit: impl FnOnce(&mut Application) -> Result<(), FieldError>,
     ) -> Result<Application, ManageError> {
         let mut app = self.find_application(realm, client_id).await?;
+        let was_enabled = app.enabled;
         edit(&mut app)?;
         validate_application(&app)?;
+        if was_enabled && !app.enabled {
+            // Disabling kills every token for good: enabling again must not revive them.
+            app.tokens_valid_after_ms = self.clock.now_ms();
+        }
         self.save_application(app).await
     }
 

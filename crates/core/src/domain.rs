@@ -421,6 +421,8 @@ pub struct Realm {
     pub token_format: TokenFormat,
     pub signing_alg: SigningAlg,
     pub token_prefix: TokenPrefix,
+    /// Prefixes the realm used before, newest first: their tokens are still read.
+    pub previous_token_prefixes: Vec<TokenPrefix>,
     pub token_type: TokenTypeSpelling,
     /// How far a signed credential's timestamp may be from now (D1).
     pub credential_window_secs: u64,

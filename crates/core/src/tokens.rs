@@ -434,9 +434,13 @@ fn decode(realm: &RealmEntry, token: &str) -> Option<OwnedClaims> {
     if token.len() > 8192 {
         return None;
     }
-    if let Some(body) = token.strip_prefix(realm.realm.token_prefix.as_str()) {
+    let realm_data = &realm.realm;
+    let opaque_body = std::iter::once(&realm_data.token_prefix)
+        .chain(&realm_data.previous_token_prefixes)
+        .find_map(|prefix| token.strip_prefix(prefix.as_str()));
+    if let Some(body) = opaque_body {
         let sealed = crypto::b64url_decode(body)?;
-        let plain = realm.opaque.open(realm.realm.id.as_bytes(), &sealed)?;
+        let plain = realm.opaque.open(realm_data.id.as_bytes(), &sealed)?;
         return serde_json::from_slice(&plain).ok();
     }
     let jws = CompactJws::split(token)?;

@@ -284,7 +284,15 @@ async fn revoke(
     params.single("token_type_hint")?;
     state.authority.revoke(&realm, &auth, token).await?;
     state.metrics.revoked();
-    Ok(json_no_store(Vec::new()))
+    // RFC 7009 §2.2: 200 and no content to read.
+    Ok((
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ],
+        (),
+    )
+        .into_response())
 }
 
 async fn metadata(State(state): AppState, RealmCtx(realm): RealmCtx) -> Response {

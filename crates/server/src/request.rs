@@ -67,13 +67,11 @@ impl Params {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|_| OAuthError::invalid_request("the JSON body is malformed"))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(OAuthError::invalid_request("the JSON body must be an object").into());
-        };
-        let mut pairs = Vec::with_capacity(map.len());
-        for (name, value) in map {
+        let JsonPairs(members) = serde_json::from_slice(body).map_err(|_| {
+            OAuthError::invalid_request("the JSON body is malformed or not an object")
+        })?;
+        let mut pairs = Vec::with_capacity(members.len());
+        for (name, value) in members {
             match value {
                 serde_json::Value::Null => {}
                 serde_json::Value::String(s) => pairs.push((name, s)),
@@ -122,6 +120,35 @@ impl Params {
             .filter(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
             .collect()
+    }
+}
+
+/// A JSON object's members in order with repeats kept (a `serde_json::Value` keeps only
+/// the last), so that a repeated parameter is refused like a repeated form field.
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonPairs;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonPairs, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(JsonPairs(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 

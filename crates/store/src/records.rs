@@ -17,6 +17,8 @@ pub(crate) struct RealmData {
     token_format: String,
     signing_alg: String,
     token_prefix: String,
+    #[serde(default)]
+    previous_token_prefixes: Vec<String>,
     token_type: String,
     credential_window_secs: u64,
     assertion_max_lifetime_secs: u64,
@@ -29,6 +31,11 @@ pub(crate) fn realm_data(realm: &Realm) -> Result<String, StoreError> {
         token_format: realm.token_format.as_str().to_owned(),
         signing_alg: realm.signing_alg.as_str().to_owned(),
         token_prefix: realm.token_prefix.as_str().to_owned(),
+        previous_token_prefixes: realm
+            .previous_token_prefixes
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
         token_type: realm.token_type.as_str().to_owned(),
         credential_window_secs: realm.credential_window_secs,
         assertion_max_lifetime_secs: realm.assertion_max_lifetime_secs,
@@ -62,6 +69,12 @@ pub(crate) fn realm_from_row(
             .map_err(corrupt_field)?,
         signing_alg: SigningAlg::parse("signing_alg", &data.signing_alg).map_err(corrupt_field)?,
         token_prefix: TokenPrefix::parse("token_prefix", &data.token_prefix)
+            .map_err(corrupt_field)?,
+        previous_token_prefixes: data
+            .previous_token_prefixes
+            .iter()
+            .map(|p| TokenPrefix::parse("previous_token_prefixes", p))
+            .collect::<Result<_, _>>()
             .map_err(corrupt_field)?,
         token_type: TokenTypeSpelling::parse("token_type", &data.token_type)
             .map_err(corrupt_field)?,

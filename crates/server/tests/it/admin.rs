@@ -989,7 +989,7 @@ async fn an_oversized_admin_body_is_413() {
 }
 
 #[tokio::test]
-#[ignore = "bug: GET /admin/v1/openapi.json (SPEC §5) answers 404: the route does not exist"]
+#[ignore = "not built yet: the OpenAPI document is issue 4"]
 async fn the_openapi_document_is_served() {
     let server = TestServer::start().await;
     let reply = server

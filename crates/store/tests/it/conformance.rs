@@ -18,6 +18,7 @@ fn realm(id: &str, name: &str) -> Realm {
         token_format: TokenFormat::Jwt,
         signing_alg: SigningAlg::Es256,
         token_prefix: TokenPrefix::default(),
+        previous_token_prefixes: vec![TokenPrefix::parse("p", "old_").unwrap()],
         token_type: TokenTypeSpelling::Bearer,
         credential_window_secs: 60,
         assertion_max_lifetime_secs: 3600,
