@@ -59,8 +59,17 @@ impl Directory {
         self.realms.get(name)
     }
 
+    /// The realm serving `host` (any case, no port) at the root paths.
     pub fn realm_for_host(&self, host: &str) -> Option<&Arc<RealmEntry>> {
-        self.hosts.get(host).and_then(|name| self.realms.get(name))
+        // Most deployments name no hosts: skip the lower-casing allocation then.
+        if self.hosts.is_empty() {
+            return None;
+        }
+        let name = match self.hosts.get(host) {
+            Some(name) => name,
+            None => self.hosts.get(&host.to_ascii_lowercase())?,
+        };
+        self.realms.get(name)
     }
 
     pub fn has_realm_id(&self, realm_id: &str) -> bool {
