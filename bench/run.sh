@@ -185,6 +185,7 @@ fetch_token() {
     sleep 0.1
   done
   [[ $body == *'"access_token":"'* ]] || die "no token from tessera: $body"
+  # shellcheck disable=SC2001  # a regex capture, not a plain replacement
   sed 's/.*"access_token":"\([^"]*\)".*/\1/' <<<"$body"
 }
 jwt_sample=$(fetch_token "$JWT_AUTH")
@@ -238,15 +239,39 @@ to_us() {
 # field FILE PATTERN: the number after PATTERN= on a "bench:" line.
 field() { sed -n "s/^bench: .*\b$2=\([0-9]*\).*/\1/p" "$1" | head -1; }
 
+CLK_TCK=$(getconf CLK_TCK)
+# proc_cpu PID: "USER SYSTEM", the CPU seconds (all threads) the process has used so far.
+proc_cpu() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f %.2f", $12 / hz, $13 / hz }'
+}
+# children_cpu VAR: sets VAR to the CPU seconds used by this shell's finished children
+# (wrk among them). Not called as $(...): `times` in a subshell would count nothing.
+children_cpu() {
+  times >"$TMP/times"
+  printf -v "$1" '%s' "$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%.2f", t }' "$TMP/times")"
+}
+# cpu_busy N: seconds CPU N has been busy (all processes), from /proc/stat.
+cpu_busy() {
+  awk -v cpu="cpu$1" -v hz="$CLK_TCK" '$1 == cpu { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
+}
+now() { date +%s.%N; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+
 RECORDS="$RESULTS/runs.tsv"
-printf 'scenario\trun\treq_s\tp50_us\tp99_us\terrors\tnon2xx\tloadavg\n' >"$RECORDS"
+printf 'scenario\trun\treq_s\tp50_us\tp99_us\terrors\tnon2xx\tloadavg\tserver_cpu_pct\twrk_cpu_pct\tserver_user_us_per_req\tserver_sys_us_per_req\tothers_on_server_cpu_pct\n' >"$RECORDS"
 
 # run_wrk SCENARIO RUN SECONDS: one wrk run, checked; RUN "warmup" is not recorded.
 run_wrk() {
   local s=$1 run=$2 secs=$3
   local out="$RESULTS/$s.$run.txt" load
+  local pid=${SERVER_PID[${SERVER[$s]}]}
   load=$(cut -d' ' -f1 /proc/loadavg)
   printf '   %-30s run %-6s ' "${LABEL[$s]}" "$run"
+  local usr0 sys0 wrk0 t0 busy0 usr1 sys1 wrk1 t1 busy1
+  read -r usr0 sys0 <<<"$(proc_cpu "$pid")"
+  busy0=$(cpu_busy "$SERVER_CPU")
+  children_cpu wrk0
+  t0=$(now)
   if ! BENCH_AUTH=${AUTH[$s]} BENCH_BODY=${BODY[$s]} BENCH_EXPECT=${EXPECT[$s]} \
     timeout $((secs + 60)) taskset -c "$LOAD_CPU" \
     wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --latency -s "$ROOT/bench/wrk.lua" "${URL[$s]}" \
@@ -255,8 +280,11 @@ run_wrk() {
     cat "$out" >&2
     die "wrk failed for $s run $run (output above, also in $out)"
   fi
-  local pid=${SERVER_PID[${SERVER[$s]}]}
+  t1=$(now)
+  children_cpu wrk1
   kill -0 "$pid" 2>/dev/null || die "${SERVER[$s]} died during $s run $run (log: $RESULTS/${SERVER[$s]}.log)"
+  read -r usr1 sys1 <<<"$(proc_cpu "$pid")"
+  busy1=$(cpu_busy "$SERVER_CPU")
 
   local rps p50 p99 checked bad_status bad_body socket non2xx
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
@@ -278,15 +306,29 @@ run_wrk() {
   p99=$(to_us "$p99") || die "bad p99 in $out"
   non2xx=$((non2xx > ${non2xx_wrk:-0} ? non2xx : ${non2xx_wrk:-0}))
   local errors=$((bad_status + bad_body + socket))
-  printf '%10s req/s  p50 %8s us  p99 %8s us  checked %s, errors %s, non-2xx %s\n' \
-    "$rps" "$p50" "$p99" "$checked" "$errors" "$non2xx"
+  # How busy the server's core and wrk's core were: below ~95% for the server means
+  # it was not the bottleneck (wrk was, or other processes took the core).
+  local wall srv srv_pct wrk_pct others_pct usr_us sys_us
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  srv=$(awk -v a="$usr0" -v b="$sys0" -v c="$usr1" -v d="$sys1" 'BEGIN { print c + d - a - b }')
+  srv_pct=$(pct "$srv" "$wall")
+  wrk_pct=$(pct "$(awk -v a="$wrk0" -v b="$wrk1" 'BEGIN { print b - a }')" "$wall")
+  # What else ran on the server's CPU meanwhile (other processes, interrupts).
+  others_pct=$(pct "$(awk -v a="$busy0" -v b="$busy1" -v s="$srv" 'BEGIN { d = b - a - s; print (d > 0) ? d : 0 }')" "$wall")
+  # The server's CPU time per checked request, in microseconds: user and kernel.
+  usr_us=$(awk -v n="$checked" -v a="$usr0" -v b="$usr1" 'BEGIN { printf "%.1f", 1e6 * (b - a) / n }')
+  sys_us=$(awk -v n="$checked" -v a="$sys0" -v b="$sys1" 'BEGIN { printf "%.1f", 1e6 * (b - a) / n }')
+  printf '%7.0f req/s  p50 %5.2f ms  p99 %6.2f ms  CPU: server %3s%% others %3s%% wrk %3s%%  %5.1f us/req  errors %s, non-2xx %s\n' \
+    "$rps" "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" "$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" \
+    "$srv_pct" "$others_pct" "$wrk_pct" "$(awk -v a="$usr_us" -v b="$sys_us" 'BEGIN { print a + b }')" \
+    "$errors" "$non2xx"
   if ((errors > 0 || non2xx > 0 || checked == 0)); then
     grep '^bench:' "$out" >&2 || true
     die "$s run $run: $errors bad responses or socket errors, $non2xx non-2xx, $checked checked (raw output: $out)"
   fi
   if [[ $run != warmup ]]; then
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$run" "$rps" "$p50" "$p99" "$errors" \
-      "$non2xx" "$load" >>"$RECORDS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$run" "$rps" "$p50" "$p99" \
+      "$errors" "$non2xx" "$load" "$srv_pct" "$wrk_pct" "$usr_us" "$sys_us" "$others_pct" >>"$RECORDS"
   fi
 }
 
@@ -313,12 +355,19 @@ sum_errors() {
 }
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f ms", us / 1000 }'; }
 
-declare -A RPS P50 P99 ERR
+declare -A RPS P50 P99 ERR SRV WRK USR SYS COST
 for s in "${SCENARIOS[@]}"; do
   RPS[$s]=$(median "$s" 3)
   P50[$s]=$(median "$s" 4)
   P99[$s]=$(median "$s" 5)
   ERR[$s]=$(sum_errors "$s")
+  SRV[$s]=$(median "$s" 9)
+  WRK[$s]=$(median "$s" 10)
+  USR[$s]=$(median "$s" 11)
+  SYS[$s]=$(median "$s" 12)
+  # Median over runs of user + kernel µs per request.
+  COST[$s]=$(awk -F'\t' -v s="$s" 'NR > 1 && $1 == s { print $11 + $12 }' "$RECORDS" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 done
 
 declare -A BASE=([jwt]=sign [opaque]=bare [introspect]=bare)
@@ -326,8 +375,8 @@ declare -A TARGET=([jwt]=70 [opaque]=50 [introspect]=50)
 failed=0
 SUMMARY="$RESULTS/summary.md"
 {
-  echo "| scenario | req/s (median) | p50 | p99 | errors | ratio vs baseline | target | result |"
-  echo "|---|---:|---:|---:|---:|---:|---|---|"
+  echo "| scenario | req/s (median) | p50 | p99 | errors | ratio vs baseline | target | result | server CPU | wrk CPU | server CPU per request (user + kernel) |"
+  echo "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"
   for s in "${SCENARIOS[@]}"; do
     ratio="-" target="-" result="-"
     if [[ -n ${BASE[$s]:-} ]]; then
@@ -342,11 +391,25 @@ SUMMARY="$RESULTS/summary.md"
         failed=$((failed + 1))
       fi
     fi
-    printf '| %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" "${RPS[$s]}" \
-      "$(ms "${P50[$s]}")" "$(ms "${P99[$s]}")" "${ERR[$s]}" "$ratio" "$target" "$result"
+    printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% | %.1f µs (%.1f + %.1f) |\n' \
+      "${LABEL[$s]}" "${RPS[$s]}" "$(ms "${P50[$s]}")" "$(ms "${P99[$s]}")" "${ERR[$s]}" "$ratio" \
+      "$target" "$result" "${SRV[$s]}" "${WRK[$s]}" "${COST[$s]}" "${USR[$s]}" "${SYS[$s]}"
   done
   echo
   echo "Medians of $RUNS run(s) of ${DURATION}s each, wrk -t1 -c$CONNECTIONS on CPU $LOAD_CPU, each server on CPU $SERVER_CPU."
+  echo "Server CPU / wrk CPU: share of one core each used during the run (a server well below"
+  echo "100% was not the bottleneck: wrk was, or other processes took its core)."
+  awk -F'\t' 'NR > 1 { n++; if ($9 < 90) { low++; list = list sep $1 "." $2 " " $9 "%"; sep = ", " } }
+    END { if (low) printf "Runs whose server used under 90%% of its core (noisy): %d of %d (%s).\n", low, n, list
+          else printf "The server under test used at least 90%% of its core in every run.\n" }' "$RECORDS"
+  sep="The same ratios from server CPU per request instead of req/s (steadier on a busy machine): "
+  for s in jwt opaque introspect; do
+    printf '%s%s %s%% of %s' "$sep" "$s" \
+      "$(awk -v a="${COST[$s]}" -v b="${COST[${BASE[$s]}]}" 'BEGIN { printf "%.1f", (a > 0) ? 100 * b / a : 0 }')" \
+      "${BASE[$s]}"
+    sep=", "
+  done
+  echo "."
   echo "Per-run req/s:"
   for s in "${SCENARIOS[@]}"; do
     echo "- ${LABEL[$s]}: $(awk -F'\t' -v s="$s" 'NR > 1 && $1 == s { printf "%s%s", sep, $3; sep = ", " }' "$RECORDS")"
