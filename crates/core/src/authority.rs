@@ -197,7 +197,7 @@ impl Authority {
         let Some(app) = directory.application(realm_id, client_id) else {
             return false;
         };
-        app.enabled && issued_ms >= app.tokens_valid_after_ms && !directory.is_revoked(jti)
+        app.enabled && issued_ms > app.tokens_valid_after_ms && !directory.is_revoked(jti)
     }
 
     /// What the realm's applications really use, for the discovery document.
@@ -608,7 +608,7 @@ impl Authority {
         validate_application(&app)?;
         if was_enabled && !app.enabled {
             // Disabling kills every token for good: enabling again must not revive them.
-            app.tokens_valid_after_ms = self.clock.now_ms();
+            self.kill_tokens_issued_so_far(&mut app);
         }
         self.save_application(app).await
     }
@@ -664,7 +664,7 @@ impl Authority {
         };
         let old_until = if grace_secs == 0 {
             app.secrets = vec![fresh];
-            app.tokens_valid_after_ms = now_ms;
+            self.kill_tokens_issued_so_far(&mut app);
             None
         } else {
             let until = now_s + i64::try_from(grace_secs).unwrap_or(i64::MAX);
@@ -688,8 +688,7 @@ impl Authority {
     /// Every token of the application issued until now stops working.
     pub async fn revoke_tokens(&self, realm: &str, client_id: &str) -> Result<i64, ManageError> {
         let mut app = self.find_application(realm, client_id).await?;
-        let now_ms = self.clock.now_ms();
-        app.tokens_valid_after_ms = now_ms;
+        let now_ms = self.kill_tokens_issued_so_far(&mut app);
         self.save_application(app).await?;
         Ok(now_ms)
     }
@@ -738,6 +737,18 @@ impl Authority {
         .map_err(|e| ManageError::Internal(e.to_string()))
     }
 
+    /// Moves `tokens_valid_after` past every issue stamp handed out so far: a token is
+    /// stamped at least one millisecond after the previous value (see `tokens::issue_ms`),
+    /// so "now" alone could leave a token of this same millisecond alive.
+    fn kill_tokens_issued_so_far(&self, app: &mut Application) -> i64 {
+        let at = self
+            .clock
+            .now_ms()
+            .max(app.tokens_valid_after_ms.saturating_add(1));
+        app.tokens_valid_after_ms = at;
+        at
+    }
+
     fn random16(&self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
         self.rng.fill(&mut bytes);
@@ -756,6 +767,13 @@ fn app_not_found(client_id: &str) -> ManageError {
 fn validate_application(app: &Application) -> Result<(), FieldError> {
     if app.name.trim().is_empty() || app.name.len() > 200 {
         return Err(FieldError::new("name", "a name is 1 to 200 characters"));
+    }
+    // PostgreSQL text cannot hold NUL, and no name needs a control character.
+    if app.name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "name",
+            "a name must not contain control characters",
+        ));
     }
     if let Some(defaults) = &app.default_scopes
         && !defaults.is_subset_of(&app.scopes)

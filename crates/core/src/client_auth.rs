@@ -13,6 +13,7 @@ use crate::crypto::CompactJws;
 use crate::directory::RealmEntry;
 use crate::domain::{Application, AuthMethod};
 use crate::error::OAuthError;
+use crate::replay::ReplayCache;
 
 /// The only `client_assertion_type` there is (RFC 7523 §2.2).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -74,14 +75,44 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
+/// A one-time value an authentication used up (a signed credential, an assertion's
+/// `jti`), accepted by this node's memory and still to be claimed in a shared store.
+struct OneTime {
+    key: [u8; 32],
+    expires_at: i64,
+    replayed: &'static str,
+}
+
 impl Authority {
     /// Authenticates a client of `realm`. Failures of a shared secret all read the same,
     /// so that a caller cannot probe which client ids exist.
-    pub fn authenticate(
+    ///
+    /// Everything is decided from memory; only a one-time credential presented to a
+    /// node whose store is shared costs one store round trip, so that no other node
+    /// accepts it again. Shared secrets never touch the store.
+    pub async fn authenticate(
         &self,
         realm: &RealmEntry,
         auth: &ClientAuth,
     ) -> Result<Arc<Application>, OAuthError> {
+        let (app, once) = self.authenticate_locally(realm, auth)?;
+        if let Some(once) = once
+            && self.store.is_shared()
+            && !self
+                .store
+                .claim_once(&once.key, once.expires_at, self.now_s())
+                .await?
+        {
+            return Err(OAuthError::invalid_client(once.replayed, false));
+        }
+        Ok(app)
+    }
+
+    fn authenticate_locally(
+        &self,
+        realm: &RealmEntry,
+        auth: &ClientAuth,
+    ) -> Result<(Arc<Application>, Option<OneTime>), OAuthError> {
         let used_basic = auth.used_basic();
         let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
         let alive = |client_id: &str| {
@@ -97,7 +128,7 @@ impl Authority {
             ClientAuth::Basic { client_id, secret } => {
                 let app = alive(client_id)?;
                 if app.allows(AuthMethod::ClientSecretBasic) && self.secret_matches(&app, secret) {
-                    Ok(app)
+                    Ok((app, None))
                 } else {
                     Err(failed())
                 }
@@ -107,11 +138,11 @@ impl Authority {
                 if app.allows(AuthMethod::SignedCredential)
                     && let Some(block) = self.signed_credential_block(&app, secret)
                 {
-                    self.check_signed_credential(realm, &app, &block)?;
-                    return Ok(app);
+                    let once = self.check_signed_credential(realm, &app, &block)?;
+                    return Ok((app, Some(once)));
                 }
                 if app.allows(AuthMethod::ClientSecretPost) && self.secret_matches(&app, secret) {
-                    Ok(app)
+                    Ok((app, None))
                 } else {
                     Err(failed())
                 }
@@ -120,7 +151,9 @@ impl Authority {
                 client_id,
                 assertion_type,
                 assertion,
-            } => self.check_assertion(realm, client_id.as_deref(), assertion_type, assertion),
+            } => self
+                .check_assertion(realm, client_id.as_deref(), assertion_type, assertion)
+                .map(|(app, once)| (app, Some(once))),
         }
     }
 
@@ -149,7 +182,7 @@ impl Authority {
         realm: &RealmEntry,
         app: &Application,
         block: &[u8],
-    ) -> Result<(), OAuthError> {
+    ) -> Result<OneTime, OAuthError> {
         let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
         let key = app
             .public_key
@@ -190,10 +223,15 @@ impl Authority {
         let forget_at = stamp_ms.saturating_add(window_ms).div_euclid(1000) + 1;
         let mut memo = b"d1:".to_vec();
         memo.extend_from_slice(block);
-        if !self.replay.claim(&memo, forget_at, self.now_s()) {
-            return Err(refuse("the signed credential was already used"));
+        let once = OneTime {
+            key: ReplayCache::key_of(&memo),
+            expires_at: forget_at,
+            replayed: "the signed credential was already used",
+        };
+        if !self.replay.claim_key(once.key, forget_at, self.now_s()) {
+            return Err(refuse(once.replayed));
         }
-        Ok(())
+        Ok(once)
     }
 
     /// RFC 7523 client authentication with a signed JWT.
@@ -203,7 +241,7 @@ impl Authority {
         body_client_id: Option<&str>,
         assertion_type: &str,
         assertion: &str,
-    ) -> Result<Arc<Application>, OAuthError> {
+    ) -> Result<(Arc<Application>, OneTime), OAuthError> {
         let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
         if assertion_type != JWT_BEARER {
             return Err(refuse(
@@ -264,10 +302,15 @@ impl Authority {
             .jti
             .ok_or_else(|| refuse("client_assertion has no jti"))?;
         let memo = format!("jti:{}:{}:{jti}", realm.realm.id, app.client_id);
-        if !self.replay.claim(memo.as_bytes(), exp + 1, now_s) {
-            return Err(refuse("client_assertion jti was already used"));
+        let once = OneTime {
+            key: ReplayCache::key_of(memo.as_bytes()),
+            expires_at: exp + 1,
+            replayed: "client_assertion jti was already used",
+        };
+        if !self.replay.claim_key(once.key, once.expires_at, now_s) {
+            return Err(refuse(once.replayed));
         }
-        Ok(app)
+        Ok((app, once))
     }
 
     fn audience_accepted(&self, realm: &RealmEntry, aud: Option<&serde_json::Value>) -> bool {

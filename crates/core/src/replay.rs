@@ -1,7 +1,9 @@
 //! Memory of one-time values (signed credentials, assertion `jti`s) until they expire.
 //!
 //! Sharded so that concurrent requests almost never wait on each other: each claim
-//! locks one of 64 small maps for a hash-map insert, and nothing is written to the store.
+//! locks one of 64 small maps for a hash-map insert. This cache is asked first; when
+//! the store is shared by several nodes, a value it accepts is then claimed in the
+//! store too (`Store::claim_once`), so that no other node accepts it again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,9 +35,19 @@ impl ReplayCache {
     /// Records `value` as used until `expires_at`. Returns `false` if it was already
     /// recorded and has not expired: a replay.
     pub fn claim(&self, value: &[u8], expires_at: i64, now_s: i64) -> bool {
+        self.claim_key(Self::key_of(value), expires_at, now_s)
+    }
+
+    /// The key a value is remembered under: its SHA-256, also what a shared store keeps.
+    pub fn key_of(value: &[u8]) -> [u8; 32] {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value);
         let mut key = [0u8; 32];
         key.copy_from_slice(digest.as_ref());
+        key
+    }
+
+    /// [`ReplayCache::claim`] for a value already reduced to its key.
+    pub fn claim_key(&self, key: [u8; 32], expires_at: i64, now_s: i64) -> bool {
         let index = usize::from(key[0]) % SHARDS;
         let Some(shard) = self.shards.get(index) else {
             return false;

@@ -74,6 +74,10 @@ pub trait Store: Send + Sync {
     /// Whether the store answers at all (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Whether other nodes serve from this store too. Only then must one-time values
+    /// be claimed in the store ([`Store::claim_once`]) as well as in memory.
+    fn is_shared(&self) -> bool;
+
     async fn realms(&self) -> Result<Vec<Realm>, StoreError>;
     async fn find_realm(&self, realm_id: &str) -> Result<Option<Realm>, StoreError>;
     /// Inserts a realm together with its first signing key. `Conflict` if the name is taken.
@@ -123,11 +127,23 @@ pub trait Store: Send + Sync {
         now_s: i64,
     ) -> Result<RefreshUse, StoreError>;
 
+    /// Records a one-time value (the SHA-256 of a signed credential or an assertion's
+    /// `jti`) as used until `expires_at`. `false` if some node already claimed it and
+    /// it has not expired by `now_s`: a replay. A store that is not shared answers
+    /// `true` without looking; the node's in-memory cache has already decided.
+    async fn claim_once(
+        &self,
+        key: &[u8; 32],
+        expires_at: i64,
+        now_s: i64,
+    ) -> Result<bool, StoreError>;
+
     /// Change-log entries after `seq`, oldest first, at most `limit`.
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError>;
     async fn last_change_seq(&self) -> Result<i64, StoreError>;
 
-    /// Removes expired revocations, keys and refresh families, and change-log entries older than
-    /// `changes_before_s`; returns how many rows went.
+    /// Removes expired revocations, keys, refresh families and one-time claims, and
+    /// change-log entries older than `changes_before_s`; returns how many rows went. A
+    /// shared store lets one node at a time do it; the others get `Ok(0)`.
     async fn purge(&self, now_s: i64, changes_before_s: i64) -> Result<u64, StoreError>;
 }

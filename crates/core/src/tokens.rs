@@ -75,7 +75,7 @@ impl Authority {
     ) -> Result<GrantedToken, OAuthError> {
         match request.grant_type.as_str() {
             "client_credentials" => {
-                let app = self.authenticate(realm, &request.auth)?;
+                let app = self.authenticate(realm, &request.auth).await?;
                 let scope = negotiate_scope(&app, request.scope.as_deref())?;
                 let audiences = negotiate_audiences(&app, &request.resources)?;
                 let mut granted = self.mint(
@@ -136,7 +136,7 @@ impl Authority {
         realm: &RealmEntry,
         request: &TokenRequest,
     ) -> Result<GrantedToken, OAuthError> {
-        let app = self.authenticate(realm, &request.auth)?;
+        let app = self.authenticate(realm, &request.auth).await?;
         let Some(ttl) = app.refresh_token_ttl else {
             return Err(OAuthError::UnauthorizedClient(
                 "this application has no refresh tokens".into(),
@@ -157,7 +157,7 @@ impl Authority {
         if claims.exp <= now_s {
             return Err(invalid("the refresh token has expired"));
         }
-        if claims.issued_ms < app.tokens_valid_after_ms {
+        if claims.issued_ms <= app.tokens_valid_after_ms {
             return Err(invalid("the refresh token has been revoked"));
         }
         let granted_scope = ScopeSet::parse_param(&claims.scope)
@@ -228,7 +228,7 @@ impl Authority {
         audiences: &[String],
         ttl: TokenTtl,
     ) -> Result<(), OAuthError> {
-        let now_ms = self.clock.now_ms();
+        let now_ms = issue_ms(self.clock.now_ms(), app);
         let claims = RefreshClaims {
             family: family.to_owned(),
             generation,
@@ -279,7 +279,7 @@ impl Authority {
         ttl: TokenTtl,
         dialect: Dialect,
     ) -> Result<GrantedToken, OAuthError> {
-        let now_ms = self.clock.now_ms();
+        let now_ms = issue_ms(self.clock.now_ms(), app);
         let iat = now_ms.div_euclid(1000);
         let exp = iat.saturating_add(ttl_secs(ttl));
         let jti = self.new_jti(now_ms);
@@ -379,13 +379,13 @@ impl Authority {
     }
 
     /// The introspection endpoint (RFC 7662): the caller must be a client of the realm.
-    pub fn introspect(
+    pub async fn introspect(
         &self,
         realm: &RealmEntry,
         auth: &ClientAuth,
         token: &str,
     ) -> Result<Option<TokenInfo>, OAuthError> {
-        self.authenticate(realm, auth)?;
+        self.authenticate(realm, auth).await?;
         Ok(self.check(realm, token))
     }
 
@@ -397,7 +397,7 @@ impl Authority {
         auth: &ClientAuth,
         token: &str,
     ) -> Result<(), OAuthError> {
-        let app = self.authenticate(realm, auth)?;
+        let app = self.authenticate(realm, auth).await?;
         let Some(info) = self.check(realm, token) else {
             return Ok(());
         };
@@ -419,6 +419,14 @@ impl Authority {
         self.remember_revocation(revocation.jti, revocation.expires_at);
         Ok(())
     }
+}
+
+/// The instant a new token of `app` records as its issue time. A token is alive only if
+/// it was issued strictly after the application's `tokens_valid_after`, so that one
+/// minted in the same millisecond just before a "revoke all" dies with it; a token
+/// minted in that same millisecond just after is stamped one millisecond later.
+fn issue_ms(now_ms: i64, app: &Application) -> i64 {
+    now_ms.max(app.tokens_valid_after_ms.saturating_add(1))
 }
 
 fn ttl_secs(ttl: TokenTtl) -> i64 {

@@ -41,6 +41,7 @@ struct FileConfig {
     master_key: Option<String>,
     body_limit: Option<usize>,
     log: Option<String>,
+    migrate_on_start: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +59,10 @@ pub struct Config {
     pub body_limit: usize,
     /// A `tracing` filter such as `info` or `tessera=debug`.
     pub log: String,
+    /// Apply pending database migrations when opening the store. Off, the store must
+    /// already be up to date (`tessera migrate`), as when an operator migrates once
+    /// before rolling out several nodes.
+    pub migrate_on_start: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +92,7 @@ impl Default for Config {
             master_key: None,
             body_limit: DEFAULT_BODY_LIMIT,
             log: "info".to_owned(),
+            migrate_on_start: true,
         }
     }
 }
@@ -170,6 +176,11 @@ impl Config {
         if let Some(log) = pick("TESSERA_LOG", from_file.log) {
             config.log = log;
         }
+        if let Some(text) = env("TESSERA_MIGRATE_ON_START") {
+            config.migrate_on_start = parse_bool("TESSERA_MIGRATE_ON_START", &text)?;
+        } else if let Some(migrate) = from_file.migrate_on_start {
+            config.migrate_on_start = migrate;
+        }
         Ok(config)
     }
 
@@ -189,6 +200,14 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
             format!("{value:?} is not host:port (e.g. 127.0.0.1:8080)"),
         )
     })
+}
+
+fn parse_bool(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(key, format!("{value:?} is not true or false"))),
+    }
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -241,5 +260,28 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&path), |_| None).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn migrations_run_at_start_unless_told_not_to() {
+        assert!(Config::load(None, |_| None).unwrap().migrate_on_start);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(&path, "migrate_on_start = false\n").unwrap();
+        assert!(
+            !Config::load(Some(&path), |_| None)
+                .unwrap()
+                .migrate_on_start
+        );
+        let on = env_of(&[("TESSERA_MIGRATE_ON_START", "true")]);
+        assert!(Config::load(Some(&path), on).unwrap().migrate_on_start);
+        let off = env_of(&[("TESSERA_MIGRATE_ON_START", "false")]);
+        assert!(!Config::load(None, off).unwrap().migrate_on_start);
+        let bad = env_of(&[("TESSERA_MIGRATE_ON_START", "maybe")]);
+        let err = Config::load(None, bad).unwrap_err();
+        assert!(
+            err.to_string().contains("TESSERA_MIGRATE_ON_START"),
+            "{err}"
+        );
     }
 }

@@ -139,7 +139,7 @@ pub async fn open_authority(
     if config.database_url.is_none() {
         create_data_dir(&config.data_dir)?;
     }
-    let store = tessera_store::open(&url).await?;
+    let store = tessera_store::open_with(&url, config.migrate_on_start).await?;
     let authority = Authority::open(
         store,
         master,
@@ -149,6 +149,17 @@ pub async fn open_authority(
     )
     .await?;
     Ok(Arc::new(authority))
+}
+
+/// Applies pending migrations to the configured store (`tessera migrate`) and returns
+/// its URL, password hidden, to show.
+pub async fn migrate(config: &Config) -> Result<String, StartError> {
+    let url = config.effective_database_url();
+    if config.database_url.is_none() {
+        create_data_dir(&config.data_dir)?;
+    }
+    tessera_store::migrate(&url).await?;
+    Ok(tessera_store::redacted_url(&url))
 }
 
 /// The public URL in effect: the configured one, or `http://{listen}`.
@@ -172,6 +183,7 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     pub public_url: PublicUrl,
     pub admin_key_source: AdminKeySource,
+    /// The store's URL with its password hidden, to show.
     pub database_url: String,
     pub authority: Arc<Authority>,
     stop: watch::Sender<bool>,
@@ -249,7 +261,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_addr,
         public_url,
         admin_key_source,
-        database_url: config.effective_database_url(),
+        database_url: tessera_store::redacted_url(&config.effective_database_url()),
         authority,
         stop,
         tasks,

@@ -234,7 +234,7 @@ async fn introspect(
     let token = params
         .single("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let answer = match state.authority.introspect(&realm, &auth, token)? {
+    let answer = match state.authority.introspect(&realm, &auth, token).await? {
         Some(info) => {
             state.metrics.introspected(true);
             Introspection::Active(active(info))

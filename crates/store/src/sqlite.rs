@@ -29,6 +29,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or a path) and
     /// applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true).await
+    }
+
+    /// Opens the database at `url`; with `migrate`, applies the migrations first;
+    /// without, refuses a schema that is behind this version.
+    pub async fn open_with(url: &str, migrate: bool) -> Result<Self, StoreError> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -46,11 +52,34 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(unavailable)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        if migrate {
+            MIGRATOR
+                .run(&store.pool)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        } else {
+            store.check_schema().await?;
+        }
+        Ok(store)
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?
+        } else {
+            Vec::new()
+        };
+        crate::schema_is_current(&MIGRATOR, &applied)
     }
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
@@ -136,6 +165,11 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// One node (with its CLI beside it): nothing to share with another.
+    fn is_shared(&self) -> bool {
+        false
     }
 
     async fn realms(&self) -> Result<Vec<Realm>, StoreError> {
@@ -486,6 +520,17 @@ impl Store for SqliteStore {
         };
         tx.commit().await.map_err(unavailable)?;
         Ok(outcome)
+    }
+
+    /// SQLite serves one node, whose in-memory replay cache has already decided; the
+    /// CLI beside it never authenticates clients. Nothing to record.
+    async fn claim_once(
+        &self,
+        _key: &[u8; 32],
+        _expires_at: i64,
+        _now_s: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError> {

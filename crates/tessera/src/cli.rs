@@ -25,12 +25,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the server in the foreground until SIGTERM or Ctrl-C.
     Serve,
+    /// Apply pending database migrations, then exit (safe from several nodes at once).
+    Migrate,
     /// Manage realms (isolated tenants).
     #[command(subcommand)]
     Realm(RealmCommand),
     /// Manage applications (OAuth clients) of a realm.
     #[command(subcommand)]
     App(AppCommand),
+    /// Fetch an access token from a token endpoint and print it (cached until shortly
+    /// before it expires).
+    Token(Box<TokenArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,4 +200,44 @@ pub struct AppSettings {
     /// Roles shown in Keycloak-style tokens, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub roles: Option<Vec<String>>,
+}
+
+/// `tessera token`: flags win over `TESSERA_*` variables, which win over a profile.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The token endpoint, e.g. https://auth.example.com/oauth2/token.
+    #[arg(long, env = "TESSERA_TOKEN_URL")]
+    pub token_url: Option<String>,
+    /// The client id.
+    #[arg(long, env = "TESSERA_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The client secret. Prefer the variable: other users can see arguments.
+    #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// A PEM private key file (RSA, P-256 or Ed25519), for signed-credential or
+    /// private-key-jwt.
+    #[arg(long, env = "TESSERA_PRIVATE_KEY")]
+    pub private_key: Option<PathBuf>,
+    /// How the client authenticates (default: basic with a secret, private-key-jwt
+    /// with a key, signed-credential with both).
+    #[arg(long, value_parser = ["basic", "post", "json", "signed-credential", "private-key-jwt"])]
+    pub auth: Option<String>,
+    /// Scopes to ask for, space-separated (repeatable; default: the client's).
+    #[arg(long)]
+    pub scope: Vec<String>,
+    /// A resource (audience) to ask for, RFC 8707 (repeatable).
+    #[arg(long)]
+    pub resource: Vec<String>,
+    /// A profile of the client config file holding the settings above.
+    #[arg(long, env = "TESSERA_PROFILE")]
+    pub profile: Option<String>,
+    /// The client config file (default: ~/.config/tessera/client.toml).
+    #[arg(long, env = "TESSERA_CLIENT_CONFIG")]
+    pub client_config: Option<PathBuf>,
+    /// Ask the server even if a cached token is still good, and cache nothing.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Where tokens are cached (default: ~/.cache/tessera/tokens).
+    #[arg(long, env = "TESSERA_TOKEN_CACHE")]
+    pub cache_dir: Option<PathBuf>,
 }

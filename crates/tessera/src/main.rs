@@ -2,6 +2,7 @@
 
 mod cli;
 mod output;
+mod token;
 
 use std::process::ExitCode;
 
@@ -56,8 +57,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Output { json: cli.json };
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let url = tessera_server::migrate(&config).await?;
+            out.done(&format!("The database schema is up to date: {url}"));
+            Ok(())
+        }
         Command::Realm(command) => realm(&config, command, &out).await,
         Command::App(command) => app(&config, command, &out).await,
+        Command::Token(args) => token::run(*args, out.json).await,
     }
 }
 

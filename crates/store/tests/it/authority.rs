@@ -10,15 +10,31 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tessera_core::client_auth::JWT_BEARER;
 use tessera_core::crypto::{MasterKey, SystemRandom};
 use tessera_core::domain::{AuthMethod, PublicUrl, ScopeSet, TokenTtl};
+use tessera_core::store::Store;
 use tessera_core::{Authority, ClientAuth, Dialect, ManualClock, NewApplication, TokenRequest};
 
-use crate::{Backend, sqlite};
+use crate::{Backend, Kind};
+
+on_every_backend!(
+    tokens_expire_by_the_clock,
+    revoke_all_kills_a_token_of_the_same_millisecond,
+    revoke_all_and_rotation_kill_earlier_tokens_only,
+    another_process_sees_changes_after_sync,
+    private_key_jwt_checks_every_claim_and_never_reuses_a_jti,
+    a_used_assertion_is_refused_by_every_node_of_a_shared_store,
+    refresh_tokens_rotate_across_nodes_and_reuse_revokes_the_family,
+);
 
 const NOW_MS: i64 = 1_800_000_000_000;
 
 async fn authority_on(backend: &Backend, clock: Arc<ManualClock>) -> Authority {
+    authority_over(backend.store.clone(), clock).await
+}
+
+/// An authority over its own connection to the store: another node.
+async fn authority_over(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Authority {
     Authority::open(
-        backend.store.clone(),
+        store,
         MasterKey::from_text("a master key of at least thirty-two characters").unwrap(),
         PublicUrl::parse("public_url", "https://auth.example").unwrap(),
         clock,
@@ -52,9 +68,33 @@ fn basic(client_id: &str, secret: &str) -> TokenRequest {
     }
 }
 
-#[tokio::test]
-async fn tokens_expire_by_the_clock() {
-    let backend = sqlite().await;
+/// The clock does not move between the grant and the "revoke all": the token must
+/// still die, and one granted right after in that millisecond must live.
+async fn revoke_all_kills_a_token_of_the_same_millisecond(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let authority = authority_on(&backend, clock.clone()).await;
+    let (app, secret) = authority
+        .create_application("default", new_app(600))
+        .await
+        .unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let before = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    authority.revoke_tokens("default", id).await.unwrap();
+    let after = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    assert!(
+        authority.check(&realm, &before.access_token).is_none(),
+        "same-ms token died"
+    );
+    assert!(
+        authority.check(&realm, &after.access_token).is_some(),
+        "new token lives"
+    );
+}
+
+async fn tokens_expire_by_the_clock(kind: Kind) {
+    let backend = kind.backend().await;
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
@@ -76,9 +116,8 @@ async fn tokens_expire_by_the_clock() {
     );
 }
 
-#[tokio::test]
-async fn revoke_all_and_rotation_kill_earlier_tokens_only() {
-    let backend = sqlite().await;
+async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
+    let backend = kind.backend().await;
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
@@ -123,12 +162,11 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only() {
     assert!(authority.grant(&realm, &basic(id, &newest)).await.is_ok());
 }
 
-#[tokio::test]
-async fn another_process_sees_changes_after_sync() {
-    let backend = sqlite().await;
+async fn another_process_sees_changes_after_sync(kind: Kind) {
+    let backend = kind.backend().await;
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let a = authority_on(&backend, clock.clone()).await;
-    let b = authority_on(&backend, clock.clone()).await;
+    let b = authority_over(backend.reopen().await, clock.clone()).await;
     let (app, secret) = a.create_application("default", new_app(600)).await.unwrap();
     let id = app.client_id.as_str();
     let realm_b = b.realm("default").unwrap();
@@ -178,9 +216,8 @@ fn pem_of(pair: &EcdsaKeyPair) -> String {
     format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
 }
 
-#[tokio::test]
-async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
-    let backend = sqlite().await;
+async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti(kind: Kind) {
+    let backend = kind.backend().await;
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
@@ -193,15 +230,17 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
     let now = NOW_MS / 1000;
     let claims = |jti: &str, aud: &str, exp: i64| serde_json::json!({"iss": id, "sub": id, "aud": aud, "jti": jti, "exp": exp, "iat": now});
     let token_endpoint = "https://auth.example/oauth2/token";
-    let try_auth = |jwt: String| {
-        authority.authenticate(
-            &realm,
-            &ClientAuth::Assertion {
-                client_id: None,
-                assertion_type: JWT_BEARER.to_owned(),
-                assertion: jwt,
-            },
-        )
+    let try_auth = async |jwt: String| {
+        authority
+            .authenticate(
+                &realm,
+                &ClientAuth::Assertion {
+                    client_id: None,
+                    assertion_type: JWT_BEARER.to_owned(),
+                    assertion: jwt,
+                },
+            )
+            .await
     };
     assert!(
         try_auth(assertion(
@@ -209,13 +248,15 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
             "ES256",
             claims("j1", token_endpoint, now + 60)
         ))
+        .await
         .is_ok()
     );
     let reused = try_auth(assertion(
         &pair,
         "ES256",
         claims("j1", token_endpoint, now + 60),
-    ));
+    ))
+    .await;
     assert_eq!(reused.unwrap_err().code(), "invalid_client");
     assert!(
         try_auth(assertion(
@@ -223,6 +264,7 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
             "ES256",
             claims("j2", "https://auth.example", now + 60)
         ))
+        .await
         .is_ok()
     );
     for (why, jwt) in [
@@ -252,7 +294,7 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
         ),
         ("garbage", "a.b.c".to_owned()),
     ] {
-        let err = try_auth(jwt).unwrap_err();
+        let err = try_auth(jwt).await.unwrap_err();
         assert_eq!(err.code(), "invalid_client", "{why}");
     }
     let other = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
@@ -260,7 +302,8 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
         &other,
         "ES256",
         claims("j8", token_endpoint, now + 60),
-    ));
+    ))
+    .await;
     assert_eq!(forged.unwrap_err().code(), "invalid_client");
     // A used jti may come back only after it expired.
     clock.advance_secs(120);
@@ -271,6 +314,101 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti() {
             "ES256",
             claims("j1", token_endpoint, later + 60)
         ))
+        .await
         .is_ok()
     );
+}
+
+async fn a_used_assertion_is_refused_by_every_node_of_a_shared_store(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let a = authority_on(&backend, clock.clone()).await;
+    let b = authority_over(backend.reopen().await, clock.clone()).await;
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let mut new = new_app(600);
+    new.auth_methods = Some(vec![AuthMethod::PrivateKeyJwt]);
+    new.public_key = Some(pem_of(&pair));
+    let (app, _) = a.create_application("default", new).await.unwrap();
+    b.sync().await.unwrap();
+    let id = app.client_id.as_str();
+    let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
+    let now = NOW_MS / 1000;
+    let signed = |jti: &str| ClientAuth::Assertion {
+        client_id: None,
+        assertion_type: JWT_BEARER.to_owned(),
+        assertion: assertion(
+            &pair,
+            "ES256",
+            serde_json::json!({"iss": id, "sub": id, "aud": "https://auth.example/oauth2/token",
+                "jti": jti, "exp": now + 60, "iat": now}),
+        ),
+    };
+    let grant = |auth: ClientAuth| TokenRequest {
+        auth,
+        ..basic(id, "")
+    };
+    // Each entry point that authenticates: token, introspection, revocation.
+    let once = signed("once");
+    a.grant(&realm_a, &grant(once.clone())).await.unwrap();
+    let on_b = [
+        b.grant(&realm_b, &grant(once.clone())).await.map(|_| ()),
+        b.introspect(&realm_b, &once, "x").await.map(|_| ()),
+        b.revoke(&realm_b, &once, "x").await,
+    ];
+    // SQLite serves one node, whose memory is the whole replay record: B's own memory
+    // refuses the value only from its second use on.
+    let shared = backend.store.is_shared();
+    assert_eq!(shared, kind == Kind::Postgres);
+    for (outcome, accepted) in on_b.into_iter().zip([!shared, false, false]) {
+        match outcome {
+            Ok(()) => assert!(accepted),
+            Err(err) => {
+                assert!(!accepted);
+                assert_eq!(err.code(), "invalid_client");
+            }
+        }
+    }
+    // The other way round, and a node's own memory still answers first.
+    let twice = signed("twice");
+    b.introspect(&realm_b, &twice, "x").await.unwrap();
+    assert_eq!(
+        b.introspect(&realm_b, &twice, "x")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_client"
+    );
+    let on_a = a.introspect(&realm_a, &twice, "x").await;
+    assert_eq!(on_a.is_err(), shared);
+}
+
+async fn refresh_tokens_rotate_across_nodes_and_reuse_revokes_the_family(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let a = authority_on(&backend, clock.clone()).await;
+    let b = authority_over(backend.reopen().await, clock.clone()).await;
+    let mut new = new_app(600);
+    new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
+    let (app, secret) = a.create_application("default", new).await.unwrap();
+    b.sync().await.unwrap();
+    let id = app.client_id.as_str();
+    let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
+    let refresh = |token: &str| TokenRequest {
+        grant_type: "refresh_token".to_owned(),
+        refresh_token: Some(token.to_owned()),
+        ..basic(id, &secret)
+    };
+    let first = a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
+    let rt0 = first.refresh_token.unwrap();
+    let second = b.grant(&realm_b, &refresh(&rt0)).await.unwrap();
+    assert!(
+        a.check(&realm_a, &second.access_token).is_some(),
+        "B's token is good on A"
+    );
+    let rt1 = second.refresh_token.unwrap();
+    // rt0 again, on A: the chain leaked, and dies on every node.
+    let reused = a.grant(&realm_a, &refresh(&rt0)).await.unwrap_err();
+    assert_eq!(reused.code(), "invalid_grant");
+    let dead = b.grant(&realm_b, &refresh(&rt1)).await.unwrap_err();
+    assert_eq!(dead.code(), "invalid_grant");
 }

@@ -7,9 +7,22 @@ use tessera_core::domain::{
 };
 use tessera_core::store::{Change, RefreshFamily, RefreshUse, Revocation, StoredKey};
 
-use crate::sqlite;
+use crate::Kind;
 
-fn realm(id: &str, name: &str) -> Realm {
+on_every_backend!(
+    realms_round_trip_and_names_are_unique,
+    applications_round_trip_and_go_with_their_realm,
+    every_write_lands_in_the_change_log_in_order,
+    revocations_expire_and_purge_keeps_the_sequence,
+    refresh_families_rotate_once_and_reuse_revokes,
+    retired_keys_stay_until_they_expire,
+    one_time_values_are_claimed_once_by_a_shared_store,
+    concurrent_writers_never_hide_a_change_from_a_reader,
+    purge_empties_expired_state_in_batches,
+    a_schema_left_behind_is_refused_until_migrated,
+);
+
+pub(crate) fn realm(id: &str, name: &str) -> Realm {
     Realm {
         id: id.to_owned(),
         name: RealmName::parse("name", name).unwrap(),
@@ -26,7 +39,7 @@ fn realm(id: &str, name: &str) -> Realm {
     }
 }
 
-fn key(kid: &str, realm_id: &str) -> StoredKey {
+pub(crate) fn key(kid: &str, realm_id: &str) -> StoredKey {
     StoredKey {
         kid: kid.to_owned(),
         realm_id: realm_id.to_owned(),
@@ -65,9 +78,8 @@ fn app(realm_id: &str, client_id: &str) -> Application {
     }
 }
 
-#[tokio::test]
-async fn realms_round_trip_and_names_are_unique() {
-    let backend = sqlite().await;
+async fn realms_round_trip_and_names_are_unique(kind: Kind) {
+    let backend = kind.backend().await;
     let store = &backend.store;
     let r = realm("r1", "Arkane");
     store.insert_realm(&r, &key("k1", "r1")).await.unwrap();
@@ -92,9 +104,8 @@ async fn realms_round_trip_and_names_are_unique() {
     );
 }
 
-#[tokio::test]
-async fn applications_round_trip_and_go_with_their_realm() {
-    let backend = sqlite().await;
+async fn applications_round_trip_and_go_with_their_realm(kind: Kind) {
+    let backend = kind.backend().await;
     let store = &backend.store;
     store
         .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
@@ -119,9 +130,8 @@ async fn applications_round_trip_and_go_with_their_realm() {
     assert!(!store.delete_application("r1", "client-a").await.unwrap());
 }
 
-#[tokio::test]
-async fn every_write_lands_in_the_change_log_in_order() {
-    let backend = sqlite().await;
+async fn every_write_lands_in_the_change_log_in_order(kind: Kind) {
+    let backend = kind.backend().await;
     let store = &backend.store;
     let start = store.last_change_seq().await.unwrap();
     store
@@ -166,9 +176,8 @@ async fn every_write_lands_in_the_change_log_in_order() {
     assert!(store.changes_since(last, 100).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn revocations_expire_and_purge_keeps_the_sequence() {
-    let backend = sqlite().await;
+async fn revocations_expire_and_purge_keeps_the_sequence(kind: Kind) {
+    let backend = kind.backend().await;
     let store = &backend.store;
     store
         .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
@@ -205,9 +214,8 @@ async fn revocations_expire_and_purge_keeps_the_sequence() {
     );
 }
 
-#[tokio::test]
-async fn refresh_families_rotate_once_and_reuse_revokes() {
-    let backend = sqlite().await;
+async fn refresh_families_rotate_once_and_reuse_revokes(kind: Kind) {
+    let backend = kind.backend().await;
     let store = &backend.store;
     store
         .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
@@ -245,9 +253,8 @@ async fn refresh_families_rotate_once_and_reuse_revokes() {
     );
 }
 
-#[tokio::test]
-async fn retired_keys_stay_until_they_expire() {
-    let backend = sqlite().await;
+async fn retired_keys_stay_until_they_expire(kind: Kind) {
+    let backend = kind.backend().await;
     let store = &backend.store;
     store
         .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
@@ -263,4 +270,176 @@ async fn retired_keys_stay_until_they_expire() {
     assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 1);
     store.purge(100, 0).await.unwrap();
     assert!(store.signing_keys(Some("r1")).await.unwrap().is_empty());
+}
+
+async fn one_time_values_are_claimed_once_by_a_shared_store(kind: Kind) {
+    let backend = kind.backend().await;
+    let store = &backend.store;
+    let key = [9u8; 32];
+    if !store.is_shared() {
+        // One node: its in-memory cache decides, and the store records nothing.
+        assert_eq!(kind, Kind::Sqlite);
+        assert!(store.claim_once(&key, 100, 0).await.unwrap());
+        assert!(store.claim_once(&key, 100, 0).await.unwrap());
+        return;
+    }
+    let other = backend.reopen().await;
+    assert!(store.claim_once(&key, 100, 10).await.unwrap());
+    assert!(
+        !other.claim_once(&key, 100, 10).await.unwrap(),
+        "another node sees the claim"
+    );
+    assert!(!store.claim_once(&key, 100, 99).await.unwrap());
+    assert!(store.claim_once(&[8; 32], 100, 10).await.unwrap());
+    // Expired but not purged yet: the value may be used again, once.
+    assert!(other.claim_once(&key, 300, 100).await.unwrap());
+    assert!(!store.claim_once(&key, 300, 150).await.unwrap());
+
+    // Claimed by many at once: exactly one wins.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_once(&[7; 32], 100, 10).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        wins += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+async fn concurrent_writers_never_hide_a_change_from_a_reader(kind: Kind) {
+    const WRITERS: usize = 6;
+    const EACH: usize = 15;
+    let backend = kind.backend().await;
+    let store = backend.store.clone();
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    let reader = backend.reopen().await;
+    let mut cursor = reader.last_change_seq().await.unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let revocation = Revocation {
+                        jti: format!("w{w}-{i}"),
+                        realm_id: "r1".into(),
+                        client_id: "c".into(),
+                        expires_at: i64::MAX,
+                    };
+                    store.insert_revocation(&revocation).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    // Read the log as a node does, moving the cursor to the last entry seen: an entry
+    // committed after a later one was read would be stepped over for good.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut read = |entries: Vec<tessera_core::store::ChangeEntry>, cursor: &mut i64| {
+        for entry in entries {
+            assert!(entry.seq > *cursor);
+            *cursor = entry.seq;
+            if let Change::Revocation { jti } = entry.change {
+                seen.insert(jti);
+            }
+        }
+    };
+    while !writers.iter().all(tokio::task::JoinHandle::is_finished) {
+        read(
+            reader.changes_since(cursor, 1000).await.unwrap(),
+            &mut cursor,
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    read(
+        reader.changes_since(cursor, 1000).await.unwrap(),
+        &mut cursor,
+    );
+    assert_eq!(seen.len(), WRITERS * EACH, "a reader missed a change");
+}
+
+async fn purge_empties_expired_state_in_batches(kind: Kind) {
+    let backend = kind.backend().await;
+    let store = &backend.store;
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    // More than one purge batch of revocations.
+    let expired = 620;
+    for (i, exp) in (0..expired).map(|i| (i, 10)).chain([(expired, 1000)]) {
+        store
+            .insert_revocation(&Revocation {
+                jti: format!("j{i}"),
+                realm_id: "r1".into(),
+                client_id: "c".into(),
+                expires_at: exp,
+            })
+            .await
+            .unwrap();
+    }
+    for (id, exp) in [("f-old", 10), ("f-older", 5), ("f-live", 1000)] {
+        store
+            .insert_refresh_family(&RefreshFamily {
+                id: id.into(),
+                realm_id: "r1".into(),
+                client_id: "c".into(),
+                generation: 0,
+                expires_at: exp,
+                revoked: false,
+            })
+            .await
+            .unwrap();
+    }
+    for (k, exp) in [(1u8, 10), (2, 1000)] {
+        assert!(store.claim_once(&[k; 32], exp, 0).await.unwrap());
+    }
+    let purged = store.purge(500, 0).await.unwrap();
+    assert!(purged >= 622, "purged {purged}");
+    assert_eq!(
+        store.purge(500, 0).await.unwrap(),
+        0,
+        "nothing expired is left"
+    );
+    let live: Vec<_> = store
+        .revocations(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.jti)
+        .collect();
+    assert_eq!(live, vec![format!("j{expired}")]);
+    assert_eq!(
+        store
+            .use_refresh_family("f-live", 0, 2000, 500)
+            .await
+            .unwrap(),
+        RefreshUse::Rotated
+    );
+    if store.is_shared() {
+        assert!(!store.claim_once(&[2; 32], 1000, 500).await.unwrap());
+    }
+}
+
+async fn a_schema_left_behind_is_refused_until_migrated(kind: Kind) {
+    let database = kind.database().await;
+    match tessera_store::open_with(&database.url, false).await {
+        Err(err) => assert!(err.to_string().contains("tessera migrate"), "{err}"),
+        Ok(_) => panic!("an empty database was opened without migrating"),
+    }
+    tessera_store::migrate(&database.url).await.unwrap();
+    // Migrating an up-to-date database changes nothing.
+    tessera_store::migrate(&database.url).await.unwrap();
+    let store = tessera_store::open_with(&database.url, false)
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(store.last_change_seq().await.unwrap(), 0);
 }

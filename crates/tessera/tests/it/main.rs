@@ -9,6 +9,9 @@
     clippy::indexing_slicing
 )]
 
+mod multinode;
+mod token_cli;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -56,6 +59,19 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    /// A server with extra environment (such as `TESSERA_DATABASE_URL`), started and
+    /// listening.
+    fn start_with(data: &Path, env: &[(&str, &str)]) -> Self {
+        let server = Self::spawn_with(data, env);
+        server.wait_healthy();
+        server
+    }
+
+    /// A server process on two free loopback ports, not waited for.
+    fn spawn_with(data: &Path, env: &[(&str, &str)]) -> Self {
         let (public, admin) = (
             format!("127.0.0.1:{}", free_port()),
             format!("127.0.0.1:{}", free_port()),
@@ -65,17 +81,16 @@ impl Server {
             .env("TESSERA_LISTEN", &public)
             .env("TESSERA_ADMIN_LISTEN", &admin)
             .env("TESSERA_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn serve");
-        let server = Self {
+        Self {
             child,
             public,
             admin,
-        };
-        server.wait_healthy();
-        server
+        }
     }
 
     fn wait_healthy(&self) {

@@ -1,0 +1,153 @@
+//! What only a store shared by several nodes has to get right: migrating from several
+//! nodes at once, and one purger at a time.
+
+use tessera_core::store::{Change, Revocation};
+
+use crate::{Kind, connect_postgres};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_nodes_migrating_at_once_take_turns() {
+    let database = Kind::Postgres.database().await;
+    let nodes: Vec<_> = (0..4)
+        .map(|_| {
+            let url = database.url.clone();
+            tokio::spawn(async move { tessera_store::migrate(&url).await })
+        })
+        .collect();
+    for node in nodes {
+        node.await.unwrap().unwrap();
+    }
+    let mut conn = connect_postgres(&database.url).await;
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        applied,
+        i64::try_from(files).unwrap(),
+        "each migration once"
+    );
+    tessera_store::open_with(&database.url, false)
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_the_node_holding_the_purge_lock_purges() {
+    let backend = Kind::Postgres.backend().await;
+    let store = &backend.store;
+    store
+        .insert_realm(
+            &crate::conformance::realm("r1", "one"),
+            &crate::conformance::key("k1", "r1"),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_revocation(&Revocation {
+            jti: "old".into(),
+            realm_id: "r1".into(),
+            client_id: "c".into(),
+            expires_at: 10,
+        })
+        .await
+        .unwrap();
+    // Another node, busy purging.
+    let mut other = connect_postgres(&backend.database.url).await;
+    sqlx::query("SELECT pg_advisory_lock(hashtext('tessera purge'), hashtext(current_schema()))")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(store.purge(500, 0).await.unwrap(), 0);
+    assert!(store.find_revocation("old").await.unwrap().is_some());
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('tessera purge'), hashtext(current_schema()))")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert!(store.purge(500, 0).await.unwrap() >= 1);
+    assert!(store.find_revocation("old").await.unwrap().is_none());
+    // The lock was given back: purging again is possible, here and elsewhere.
+    let locked: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock(hashtext('tessera purge'), hashtext(current_schema()))",
+    )
+    .fetch_one(&mut other)
+    .await
+    .unwrap();
+    assert!(locked, "the purging node released its lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_committed_late_is_not_stepped_over() {
+    let backend = Kind::Postgres.backend().await;
+    let store = backend.store.clone();
+    store
+        .insert_realm(
+            &crate::conformance::realm("r1", "one"),
+            &crate::conformance::key("k1", "r1"),
+        )
+        .await
+        .unwrap();
+    let cursor = store.last_change_seq().await.unwrap();
+    // Another node's write, held open between appending to the log and committing.
+    let mut other = connect_postgres(&backend.database.url).await;
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('tessera changes'), hashtext(current_schema()))",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO changes (kind, realm_id, key, at) VALUES ('revocation', '', 'slow', 0)",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let writer = tokio::spawn(async move {
+        store
+            .insert_revocation(&Revocation {
+                jti: "fast".into(),
+                realm_id: "r1".into(),
+                client_id: "c".into(),
+                expires_at: i64::MAX,
+            })
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Had "fast" committed with the next sequence number, a node reading now would move
+    // its cursor past "slow" and never see it.
+    assert!(
+        backend
+            .store
+            .changes_since(cursor, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a later change became visible before an earlier one"
+    );
+    assert!(!writer.is_finished(), "the writer waits for the log");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    writer.await.unwrap();
+    let keys: Vec<_> = backend
+        .store
+        .changes_since(cursor, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.change)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            Change::Revocation { jti: "slow".into() },
+            Change::Revocation { jti: "fast".into() },
+        ]
+    );
+}
