@@ -281,7 +281,12 @@ impl Authority {
     ) -> Result<GrantedToken, OAuthError> {
         let now_ms = issue_ms(self.clock.now_ms(), app);
         let iat = now_ms.div_euclid(1000);
-        let exp = iat.saturating_add(ttl_secs(ttl));
+        // Rounded up: a client that trusts `expires_in` must never hold a dead token,
+        // so the token lives at least `ttl` from now (and at most a second more).
+        let exp = now_ms
+            .saturating_add(ttl.millis())
+            .saturating_add(999)
+            .div_euclid(1000);
         let jti = self.new_jti(now_ms);
         let scope_text = scope.to_string();
         let default_aud = [realm.issuer.clone()];

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, now_s};
+use crate::harness::{TestServer, assert_lifetime, now_s};
 
 /// The realm's JWKS, fetched from `path` (cacheable, JSON).
 async fn fetch_jwks(server: &TestServer, path: &str) -> JwkSet {
@@ -97,10 +97,7 @@ async fn default_tokens_are_es256_jwts_that_verify_against_the_jwks() {
     assert_eq!(claims["sub"], id);
     assert_eq!(claims["client_id"], id);
     assert_eq!(claims["scope"], "read write");
-    assert_eq!(
-        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
-        3600
-    );
+    assert_lifetime(&claims, 3600);
 
     // Introspection tells the same story as the claims.
     let active = server.assert_alive("", &id, &secret, &token).await;

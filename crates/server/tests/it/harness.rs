@@ -196,6 +196,19 @@ pub fn form_body(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// `exp - iat` is the lifetime, or one second more: `exp` is rounded up so that a token
+/// lives at least as long as `expires_in` says.
+#[track_caller]
+pub fn assert_lifetime(claims: &Value, ttl: i64) {
+    let exp = claims["exp"].as_i64().expect("exp");
+    let iat = claims["iat"].as_i64().expect("iat");
+    assert!(
+        (ttl..=ttl + 1).contains(&(exp - iat)),
+        "exp - iat = {} for ttl {ttl}",
+        exp - iat
+    );
+}
+
 pub fn now_s() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -303,7 +303,7 @@ async fn admin_issued_tokens_have_the_lifetime_asked_for() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "read");
     let expires_at = body["expires_at"].as_i64().expect("expires_at");
-    assert!((before + 86400..=now_s() + 86400).contains(&expires_at));
+    assert!((before + 86400..=now_s() + 86401).contains(&expires_at));
     let token = body["access_token"].as_str().expect("token");
     let active = server.assert_alive("", &id, &secret, token).await;
     assert_eq!(active["exp"], expires_at);

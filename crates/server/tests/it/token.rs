@@ -6,7 +6,9 @@ use oauth2::{AuthType, Scope, TokenResponse};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{FORM, JSON, TestServer, basic, basic_encoded, form_body, scope_set};
+use crate::harness::{
+    FORM, JSON, TestServer, assert_lifetime, basic, basic_encoded, form_body, scope_set,
+};
 
 /// How one request of a table is sent.
 struct Case {
@@ -425,8 +427,7 @@ async fn token_lifetime_and_scope_come_from_the_application() {
     let active = server
         .assert_alive("", &id, &secret, body["access_token"].as_str().expect("t"))
         .await;
-    let lifetime = active["exp"].as_i64().expect("exp") - active["iat"].as_i64().expect("iat");
-    assert_eq!(lifetime, 120);
+    assert_lifetime(&active, 120);
     assert_eq!(active["scope"], "");
 
     // A PATCHed lifetime applies to the next token at once.
