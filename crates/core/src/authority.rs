@@ -547,10 +547,10 @@ impl Authority {
     ) -> Result<(Application, String), ManageError> {
         let entry = self.find_realm(realm)?;
         let now_s = self.now_s();
-        let secret = crypto::random_token(self.rng.as_ref(), 32);
+        let secret = crypto::random_credential(self.rng.as_ref(), 32);
         let client_id = match new.client_id {
             Some(id) => id,
-            None => ClientId::generated(crypto::random_token(self.rng.as_ref(), 18)),
+            None => ClientId::generated(crypto::random_credential(self.rng.as_ref(), 18)),
         };
         let app = Application {
             realm_id: entry.realm.id.clone(),
@@ -657,7 +657,7 @@ impl Authority {
         let mut app = self.find_application(realm, client_id).await?;
         let now_ms = self.clock.now_ms();
         let now_s = now_ms.div_euclid(1000);
-        let secret = crypto::random_token(self.rng.as_ref(), 32);
+        let secret = crypto::random_credential(self.rng.as_ref(), 32);
         let fresh = SecretHash {
             hash: self.secrets.hash(&secret),
             expires_at: None,

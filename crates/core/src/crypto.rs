@@ -53,6 +53,17 @@ impl Random for SystemRandom {
     }
 }
 
+/// A client id or secret: random URL-safe base64 (`A-Z a-z 0-9 - _`) that starts with
+/// a letter or digit, so that no command line or shell mistakes it for an option.
+pub fn random_credential(rng: &dyn Random, bytes: usize) -> String {
+    loop {
+        let token = random_token(rng, bytes);
+        if token.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return token;
+        }
+    }
+}
+
 /// Random bytes as URL-safe base64 (`A-Z a-z 0-9 - _`).
 pub fn random_token(rng: &dyn Random, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -412,6 +423,18 @@ mod tests {
         }
         assert!(sealer.open(b"aad", &bad).is_none());
         assert!(master.sealer("other").open(b"aad", &sealed).is_none());
+    }
+
+    #[test]
+    fn credentials_never_start_like_an_option() {
+        for _ in 0..2000 {
+            let secret = random_credential(&SystemRandom, 32);
+            assert!(
+                secret.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{secret}"
+            );
+            assert_eq!(secret.len(), 43);
+        }
     }
 
     #[test]

@@ -209,10 +209,15 @@ pub struct TokenArgs {
     #[arg(long, env = "TESSERA_TOKEN_URL")]
     pub token_url: Option<String>,
     /// The client id.
-    #[arg(long, env = "TESSERA_CLIENT_ID")]
+    #[arg(long, env = "TESSERA_CLIENT_ID", allow_hyphen_values = true)]
     pub client_id: Option<String>,
     /// The client secret. Prefer the variable: other users can see arguments.
-    #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TESSERA_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub client_secret: Option<String>,
     /// A PEM private key file (RSA, P-256 or Ed25519), for signed-credential or
     /// private-key-jwt.
