@@ -107,8 +107,10 @@ async fn tokens_expire_by_the_clock(kind: Kind) {
         .await
         .unwrap();
     assert!(authority.check(&realm, &token.access_token).is_some());
-    clock.advance_secs(59);
+    // A token lives at least its ttl (exp is rounded up to the next second)...
+    clock.advance_secs(60);
     assert!(authority.check(&realm, &token.access_token).is_some());
+    // ...and never past exp, at most one second more.
     clock.advance_secs(1);
     assert!(
         authority.check(&realm, &token.access_token).is_none(),
