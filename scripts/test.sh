@@ -17,4 +17,4 @@ cargo test --workspace --locked
 # that cargo test just made.
 echo "== dialect sample clients"
 cargo build -p tessera --locked
-TESSERA_BIN=target/debug/tessera tests/dialects/run.sh
+TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dialects/run.sh
