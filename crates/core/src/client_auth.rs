@@ -136,9 +136,9 @@ impl Authority {
             ClientAuth::Post { client_id, secret } => {
                 let app = alive(client_id)?;
                 if app.allows(AuthMethod::SignedCredential)
-                    && let Some(block) = self.signed_credential_block(&app, secret)
+                    && let Some((key, block)) = signed_credential_block(&app, secret)
                 {
-                    let once = self.check_signed_credential(realm, &app, &block)?;
+                    let once = self.check_signed_credential(realm, &app, &key, &block)?;
                     return Ok((app, Some(once)));
                 }
                 if app.allows(AuthMethod::ClientSecretPost) && self.secret_matches(&app, secret) {
@@ -161,34 +161,16 @@ impl Authority {
         self.secrets.verify(secret, &app.secrets, self.now_s())
     }
 
-    /// The RSA block of a signed credential, if `secret` is one for this application's
-    /// key: base64 of exactly the modulus length. Clients that paste it into a form
-    /// unencoded turn its `+` into spaces; those are put back.
-    fn signed_credential_block(&self, app: &Application, secret: &str) -> Option<Vec<u8>> {
-        let key = client_keys::parse_pem("public_key", app.public_key.as_deref()?).ok()?;
-        let modulus_len = usize::try_from(key.rsa_bits()?.div_ceil(8)).ok()?;
-        if secret.len() < modulus_len {
-            return None;
-        }
-        let text = secret.trim().replace(' ', "+");
-        let block = STANDARD.decode(text.as_bytes()).ok()?;
-        (block.len() == modulus_len).then_some(block)
-    }
-
     /// D1: the block recovers to `client_id:secret:timestamp_ms`, the id and secret
     /// match, the timestamp is inside the realm's window, and the block is new.
     fn check_signed_credential(
         &self,
         realm: &RealmEntry,
         app: &Application,
+        key: &ClientKey,
         block: &[u8],
     ) -> Result<OneTime, OAuthError> {
         let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
-        let key = app
-            .public_key
-            .as_deref()
-            .and_then(|pem| client_keys::parse_pem("public_key", pem).ok())
-            .ok_or_else(|| refuse("the application has no usable public key"))?;
         let text = key
             .rsa_recover(block)
             .and_then(|plain| String::from_utf8(plain).ok())
@@ -337,6 +319,21 @@ impl Authority {
             })
         })
     }
+}
+
+/// The application's RSA key and the block of a signed credential, if `secret` is one
+/// for that key: base64 of exactly the modulus length. The key is parsed once here and
+/// used again to verify. Clients that paste the credential into a form unencoded turn
+/// its `+` into spaces; those are put back.
+fn signed_credential_block(app: &Application, secret: &str) -> Option<(ClientKey, Vec<u8>)> {
+    let key = client_keys::parse_pem("public_key", app.public_key.as_deref()?).ok()?;
+    let modulus_len = usize::try_from(key.rsa_bits()?.div_ceil(8)).ok()?;
+    if secret.len() < modulus_len {
+        return None;
+    }
+    let text = secret.trim().replace(' ', "+");
+    let block = STANDARD.decode(text.as_bytes()).ok()?;
+    (block.len() == modulus_len).then_some((key, block))
 }
 
 /// The keys an assertion may be signed with: the PEM key and every key of the JWKS.
