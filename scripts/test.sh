@@ -13,8 +13,23 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-# The providers' own sample clients (../shared/dialects), run against the debug build
-# that cargo test just made.
+# The HTTP suite again, every test server on a PostgreSQL schema of its own. The test
+# binary cargo just built is run directly: `cargo test -p tessera-server` would unify
+# features differently from the workspace build and compile the dependencies again.
+echo "== HTTP suite on PostgreSQL"
+http_suite=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m["target"]["name"] == "it"
+            and "tessera-server" in m["package_id"] and m.get("executable")):
+        print(m["executable"])
+')
+[ -x "$http_suite" ] || { echo "cannot find the tessera-server HTTP suite binary" >&2; exit 1; }
+(cd crates/server && TESSERA_TEST_STORE=postgres "$http_suite")
+
+# The providers' own sample clients (../shared/dialects), run against the debug binary
+# that cargo test just built for the CLI's tests (`cargo build -p tessera` would unify
+# features differently and compile again).
 echo "== dialect sample clients"
-cargo build -p tessera --locked
 TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dialects/run.sh

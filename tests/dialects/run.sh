@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-dialect compatibility test (SPEC §1): starts a built `tessera`, provisions realms
 # and applications through the admin API, and runs each provider's published client code
-# (dN_*.py) against it. Prints one PASS/FAIL line per case and, last, `N passed, M failed`;
+# (dN_*.py) against it, then has openapi-spec-validator read /admin/v1/openapi.json.
+# Prints one PASS/FAIL line per case and, last, `N passed, M failed`;
 # exits non-zero if anything failed. See README.md beside this file.
 #
 # Environment: TESSERA_BIN (default target/release/tessera, else target/debug/tessera),
@@ -103,9 +104,10 @@ if [ ! -x "$PY" ] || ! "$PY" -m pip --version >/dev/null 2>&1; then
     fi
 fi
 PIP=("$PY" -m pip install -q --disable-pip-version-check)
-if ! "$PY" -c 'import requests, jwt, cryptography' 2>/dev/null; then
-    say "pip install requests pyjwt[crypto] cryptography"
-    "${PIP[@]}" requests 'pyjwt[crypto]' cryptography >&2 || setup_failed "pip install failed"
+if ! "$PY" -c 'import requests, jwt, cryptography, openapi_spec_validator' 2>/dev/null; then
+    say "pip install requests pyjwt[crypto] cryptography openapi-spec-validator"
+    "${PIP[@]}" requests 'pyjwt[crypto]' cryptography openapi-spec-validator >&2 ||
+        setup_failed "pip install failed"
 fi
 
 # M2Crypto is what D1's page uses. It builds from source with swig, OpenSSL's and
@@ -215,6 +217,25 @@ for dialect in "${DIALECTS[@]}"; do
         grep -vE '^(PASS|FAIL|NOTE) ' "$log" | tail -n 40 >&2
     fi
 done
+
+# --- 6. the OpenAPI document, read by an outside validator ---------------------------------
+log="$WORK/openapi.log"
+if timeout 60 "$PY" - "$ADMIN_URL/admin/v1/openapi.json" "$ADMIN_KEY" >"$log" 2>&1 <<'EOF'
+import json, sys, urllib.request
+from openapi_spec_validator import validate
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+document = json.load(urllib.request.urlopen(request, timeout=10))
+validate(document)
+print(len(document["paths"]), "paths")
+EOF
+then
+    echo "PASS openapi /admin/v1/openapi.json is a valid OpenAPI document ($(tail -n 1 "$log"))"
+    PASSED=$((PASSED + 1))
+else
+    echo "FAIL openapi /admin/v1/openapi.json is not a valid OpenAPI document"
+    grep -v '^ ' "$log" | tail -n 10 >&2
+    FAILED=$((FAILED + 1))
+fi
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "FAIL server exited during the run"

@@ -25,6 +25,11 @@ use axum::serve::ListenerExt;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+/// The same global allocator as the `tessera` binary, so that the baselines and Tessera
+/// pay the same price for the buffers hyper and axum allocate per request.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: tessera-bench-baseline (bare|sign) LISTEN_ADDR   e.g. bare 127.0.0.1:0";
 
 /// The whole answer of `bare`; `bench/run.sh` checks every response body against it.

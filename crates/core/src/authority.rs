@@ -7,15 +7,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::client_keys;
 use crate::crypto::{self, CryptoError, MasterKey, Random, Sealer, SecretHasher, SigningKey};
-use crate::directory::{Directory, KeyRing, RealmEntry};
+use crate::directory::{Directory, KeyRing, RealmEntry, RingKey};
 use crate::domain::{
     Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Realm, RealmName,
     ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use crate::error::{FieldError, ManageError, StoreError};
 use crate::replay::ReplayCache;
-use crate::store::{Change, Store, StoredKey};
+use crate::store::{AppQuery, AuditQuery, AuditRecord, Change, ChangeSignal, Store, StoredKey};
 use crate::tokens::{Dialect, GrantedToken};
+use crate::usage::UsageCounter;
 
 /// Where the time comes from; a parameter so that expiry is tested without sleeping.
 pub trait Clock: Send + Sync {
@@ -65,6 +66,7 @@ pub struct NewRealm {
     pub signing_alg: Option<SigningAlg>,
     pub token_prefix: Option<TokenPrefix>,
     pub token_type: Option<TokenTypeSpelling>,
+    pub key_rotation_secs: Option<u64>,
 }
 
 /// Settings of an application to create; `None` takes the default.
@@ -102,6 +104,11 @@ pub struct Authority {
     pub(crate) secrets: SecretHasher,
     /// Signed credentials and assertion `jti`s already accepted.
     pub(crate) replay: ReplayCache,
+    /// Tokens issued per application per hour, not yet flushed to the store.
+    pub(crate) usage: UsageCounter,
+    /// Held while usage is flushed and while it is read, so that a read never sees
+    /// counts that have left memory but are not in the store yet.
+    usage_flush: tokio::sync::Mutex<()>,
     key_sealer: Sealer,
     server_url: PublicUrl,
     directory: RwLock<Directory>,
@@ -111,6 +118,11 @@ pub struct Authority {
 
 /// Change-log entries read per round of [`Authority::sync`].
 const SYNC_BATCH: i64 = 1000;
+/// How long a retired key stays published: the longest any token may live.
+const MAX_TTL: i64 = MAX_TTL_SECS as i64;
+/// How long before it signs a key rotated in on schedule is published, so that
+/// verifiers caching the JWKS see it first.
+pub const SCHEDULED_KEY_LEAD_SECS: i64 = 3600;
 
 impl Authority {
     /// Loads everything from the store, creating the `default` realm if it is missing.
@@ -131,6 +143,8 @@ impl Authority {
             server_url,
             directory: RwLock::new(Directory::default()),
             replay: ReplayCache::default(),
+            usage: UsageCounter::default(),
+            usage_flush: tokio::sync::Mutex::new(()),
             synced_seq: AtomicI64::new(0),
         };
         authority.reload().await?;
@@ -143,6 +157,7 @@ impl Authority {
                 signing_alg: None,
                 token_prefix: None,
                 token_type: None,
+                key_rotation_secs: None,
             };
             match authority.create_realm(default).await {
                 // Another process made it first; it is in the store now.
@@ -261,6 +276,12 @@ impl Authority {
         Ok(())
     }
 
+    /// A signal that another node may have written, if the store can give one; a node
+    /// syncs on it at once instead of at the next poll.
+    pub async fn change_signal(&self) -> Result<Option<Box<dyn ChangeSignal>>, StoreError> {
+        self.store.change_signal().await
+    }
+
     /// Applies change-log entries written since the last call (by this process, another
     /// node, or the CLI). Returns how many were applied.
     pub async fn sync(&self) -> Result<usize, StoreError> {
@@ -343,22 +364,17 @@ impl Authority {
         keys: &[&StoredKey],
         now_s: i64,
     ) -> Result<RealmEntry, StoreError> {
-        let mut published = Vec::new();
-        let mut active: Option<(i64, Arc<SigningKey>)> = None;
+        let mut ring = Vec::with_capacity(keys.len());
         for stored in keys {
             if stored.expires_at.is_some_and(|at| at <= now_s) {
                 continue;
             }
-            let key = Arc::new(self.open_key(stored)?);
-            let signs = stored.retired_at.is_none() && stored.alg == realm.signing_alg;
-            if signs
-                && active
-                    .as_ref()
-                    .is_none_or(|(at, _)| stored.created_at >= *at)
-            {
-                active = Some((stored.created_at, key.clone()));
-            }
-            published.push(key);
+            ring.push(RingKey {
+                key: Arc::new(self.open_key(stored)?),
+                activates_at: stored.activates_at,
+                retired_at: stored.retired_at,
+                expires_at: stored.expires_at,
+            });
         }
         let issuer = realm.issuer(&self.server_url);
         let opaque = self
@@ -369,7 +385,7 @@ impl Authority {
             .sealer(&format!("tessera refresh tokens v1 {}", realm.id));
         Ok(RealmEntry {
             refresh,
-            keys: KeyRing::new(active.map(|(_, k)| k), published),
+            keys: KeyRing::new(ring),
             issuer,
             opaque,
             realm,
@@ -385,7 +401,13 @@ impl Authority {
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    fn new_key(&self, realm_id: &str, alg: SigningAlg) -> Result<StoredKey, ManageError> {
+    /// A new key for `realm_id`, signing from `activates_at`.
+    fn new_key(
+        &self,
+        realm_id: &str,
+        alg: SigningAlg,
+        activates_at: i64,
+    ) -> Result<StoredKey, ManageError> {
         let kid = crypto::random_token(self.rng.as_ref(), 12);
         let (_, der) = SigningKey::generate(alg, kid.clone())
             .map_err(|e| ManageError::Internal(e.to_string()))?;
@@ -398,6 +420,7 @@ impl Authority {
             alg,
             sealed_private,
             created_at: self.now_s(),
+            activates_at,
             retired_at: None,
             expires_at: None,
         })
@@ -441,10 +464,11 @@ impl Authority {
             token_type: new.token_type.unwrap_or(TokenTypeSpelling::Bearer),
             credential_window_secs: 60,
             assertion_max_lifetime_secs: 3600,
+            key_rotation_secs: new.key_rotation_secs,
             created_at: self.now_s(),
         };
         self.check_hosts_free(&realm)?;
-        let key = self.new_key(&realm.id, realm.signing_alg)?;
+        let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
         self.store.insert_realm(&realm, &key).await?;
         self.refresh_realm(&realm.id).await?;
         self.find_realm(realm.name.as_str())
@@ -467,6 +491,8 @@ impl Authority {
 
     /// Changes a realm's settings through `edit`. A new signing algorithm gets a new
     /// key at once; the old key stays published until every token it signed expired.
+    /// (At once rather than after a lead: a verifier that pinned the old algorithm
+    /// has to be changed anyway, and every node switches within one sync.)
     pub async fn update_realm(
         &self,
         name: &str,
@@ -486,15 +512,10 @@ impl Authority {
         }
         self.check_hosts_free(&realm)?;
         if realm.signing_alg != current.realm.signing_alg {
-            let key = self.new_key(&realm.id, realm.signing_alg)?;
-            self.store.insert_signing_key(&key).await?;
-            let now_s = self.now_s();
-            let until = now_s + i64::try_from(MAX_TTL_SECS).unwrap_or(i64::MAX);
-            for old in &current.keys.published {
-                self.store
-                    .retire_signing_key(&realm.id, &old.kid, now_s, until)
-                    .await?;
-            }
+            let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
+            self.store
+                .rotate_signing_key(&key, key.activates_at + MAX_TTL, None)
+                .await?;
         }
         if !self.store.update_realm(&realm).await? {
             return Err(ManageError::NotFound {
@@ -504,6 +525,62 @@ impl Authority {
         }
         self.refresh_realm(&realm.id).await?;
         self.find_realm(realm.name.as_str())
+    }
+
+    /// Adds a signing key to the realm, published now and signing from `activate_in`
+    /// seconds on; the keys signing until then stop at that moment and stay published
+    /// until every token they could have signed has expired. Every node picks the
+    /// signing key by those stored times, so with a lead longer than one sync they all
+    /// switch at the same second.
+    pub async fn rotate_keys(
+        &self,
+        name: &str,
+        activate_in: u64,
+    ) -> Result<Arc<RealmEntry>, ManageError> {
+        let entry = self.find_realm(name)?;
+        let lead = i64::try_from(activate_in).unwrap_or(i64::MAX);
+        let key = self.new_key(
+            &entry.realm.id,
+            entry.realm.signing_alg,
+            self.now_s().saturating_add(lead),
+        )?;
+        self.store
+            .rotate_signing_key(&key, key.activates_at.saturating_add(MAX_TTL), None)
+            .await?;
+        self.refresh_realm(&entry.realm.id).await?;
+        self.find_realm(name)
+    }
+
+    /// Rotates the keys of every realm whose schedule says so, one hour ahead of when
+    /// the new key signs. Called periodically by every node; the store lets only one
+    /// new key in per period whoever asks. Returns the realms rotated.
+    pub async fn rotate_due_keys(&self) -> Result<Vec<RealmName>, ManageError> {
+        let now_s = self.now_s();
+        let mut rotated = Vec::new();
+        for entry in self.realms() {
+            let Some(period) = entry.realm.key_rotation_secs else {
+                continue;
+            };
+            let period = i64::try_from(period).unwrap_or(i64::MAX);
+            let activates_at = now_s.saturating_add(SCHEDULED_KEY_LEAD_SECS);
+            let newest = entry.keys.newest_activation().unwrap_or(i64::MIN);
+            if newest.saturating_add(period) > activates_at {
+                continue;
+            }
+            let key = self.new_key(&entry.realm.id, entry.realm.signing_alg, activates_at)?;
+            // Unless another node got there first: a key activating within the last
+            // period means the rotation is done.
+            let since = activates_at.saturating_sub(period).saturating_add(1);
+            if self
+                .store
+                .rotate_signing_key(&key, activates_at.saturating_add(MAX_TTL), Some(since))
+                .await?
+            {
+                rotated.push(entry.realm.name.clone());
+            }
+            self.refresh_realm(&entry.realm.id).await?;
+        }
+        Ok(rotated)
     }
 
     pub async fn delete_realm(&self, name: &str) -> Result<(), ManageError> {
@@ -520,11 +597,84 @@ impl Authority {
 
     // ----- management: applications ---------------------------------------------------
 
-    pub async fn list_applications(&self, realm: &str) -> Result<Vec<Application>, ManageError> {
+    /// A page of a realm's applications, ordered by client_id (see [`AppQuery`]).
+    pub async fn application_page(
+        &self,
+        realm: &str,
+        query: &AppQuery,
+    ) -> Result<Vec<Application>, ManageError> {
         let entry = self.find_realm(realm)?;
-        let mut apps = self.store.list_applications(&entry.realm.id).await?;
-        apps.sort_by(|a, b| a.client_id.as_str().cmp(b.client_id.as_str()));
-        Ok(apps)
+        Ok(self.store.application_page(&entry.realm.id, query).await?)
+    }
+
+    // ----- usage ----------------------------------------------------------------------
+
+    /// Adds what this process counted since the last flush to the store's hourly
+    /// totals. Counts are put back if the store is unavailable, so none are lost.
+    pub async fn flush_usage(&self) -> Result<usize, StoreError> {
+        let _flushing = self.usage_flush.lock().await;
+        let counts = self.usage.take();
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        match self.store.add_usage(&counts).await {
+            Ok(()) => Ok(counts.len()),
+            Err(err) => {
+                self.usage.restore(counts);
+                Err(err)
+            }
+        }
+    }
+
+    /// Tokens issued to an application in each of the last `hours` hours, oldest
+    /// first, zeros included: the store's totals plus this process's unflushed counts.
+    pub async fn usage(
+        &self,
+        realm: &str,
+        client_id: &str,
+        hours: u32,
+    ) -> Result<Vec<(i64, u64)>, ManageError> {
+        let entry = self.find_realm(realm)?;
+        let now_hour = self.now_s().div_euclid(3600);
+        let first = now_hour - i64::from(hours) + 1;
+        let mut series: Vec<(i64, u64)> = (first..=now_hour).map(|h| (h, 0)).collect();
+        let _no_flush = self.usage_flush.lock().await;
+        let stored = self.store.usage(&entry.realm.id, client_id, first).await?;
+        let pending = self.usage.pending(&entry.realm.id, client_id);
+        for (hour, tokens) in stored.into_iter().chain(pending) {
+            let slot = usize::try_from(hour - first).ok();
+            if let Some((_, total)) = slot.and_then(|i| series.get_mut(i)) {
+                *total += tokens;
+            }
+        }
+        Ok(series)
+    }
+
+    // ----- audit log ------------------------------------------------------------------
+
+    pub async fn record_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        realm: &str,
+        client_id: Option<&str>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .append_audit(&AuditRecord {
+                seq: 0,
+                at_ms: self.clock.now_ms(),
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                realm: realm.to_owned(),
+                client_id: client_id.map(str::to_owned),
+                detail: detail.to_owned(),
+            })
+            .await
+    }
+
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.store.audit(query).await
     }
 
     pub async fn find_application(

@@ -153,7 +153,8 @@ impl SecretHasher {
 pub struct Sealer(LessSafeKey);
 
 impl Sealer {
-    const NONCE_LEN: usize = 12;
+    /// The length of the random nonce that starts every sealed value.
+    pub const NONCE_LEN: usize = 12;
 
     pub fn new(key: &[u8; 32]) -> Self {
         // A 32-byte key is exactly what AES-256-GCM-SIV takes.
@@ -166,20 +167,32 @@ impl Sealer {
     pub fn seal(&self, rng: &dyn Random, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; Self::NONCE_LEN];
         rng.fill(&mut nonce);
+        self.seal_with_nonce(nonce, aad, plaintext)
+    }
+
+    /// [`Sealer::seal`] with a nonce the caller drew from the random generator (so that
+    /// one draw can serve several random values).
+    pub fn seal_with_nonce(
+        &self,
+        nonce: [u8; Self::NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::NONCE_LEN + plaintext.len() + 16);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let mut body = out.split_off(Self::NONCE_LEN);
+        let (_, body) = out.split_at_mut(Self::NONCE_LEN);
         // Sealing fails only for inputs over 64 GiB.
         #[allow(clippy::expect_used)]
-        self.0
-            .seal_in_place_append_tag(
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 aead::Aad::from(aad),
-                &mut body,
+                body,
             )
             .expect("plaintext within AEAD limits");
-        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
         out
     }
 
@@ -192,6 +205,18 @@ impl Sealer {
             .open_in_place(nonce, aead::Aad::from(aad), &mut body)
             .ok()?;
         Some(plain.to_vec())
+    }
+
+    /// [`Sealer::open`] without copies: decrypts `sealed` where it is and returns the
+    /// plaintext, a part of it.
+    pub fn open_in_place<'a>(&self, aad: &[u8], sealed: &'a mut [u8]) -> Option<&'a [u8]> {
+        let (nonce, body) = sealed.split_at_mut_checked(Self::NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let plain = self
+            .0
+            .open_in_place(nonce, aead::Aad::from(aad), body)
+            .ok()?;
+        Some(plain)
     }
 }
 
@@ -388,6 +413,11 @@ pub fn b64url_encode(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
 
+/// Appends the URL-safe base64 of `bytes` to `out`.
+pub fn b64url_encode_to(bytes: &[u8], out: &mut String) {
+    B64.encode_string(bytes, out);
+}
+
 pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     B64.decode(text).ok()
 }
@@ -417,6 +447,14 @@ mod tests {
         let sealed = sealer.seal(&SystemRandom, b"aad", b"hello");
         assert_eq!(sealer.open(b"aad", &sealed).as_deref(), Some(&b"hello"[..]));
         assert!(sealer.open(b"other", &sealed).is_none());
+        let mut copy = sealed.clone();
+        assert_eq!(sealer.open_in_place(b"aad", &mut copy), Some(&b"hello"[..]));
+        let mut copy = sealed.clone();
+        assert!(sealer.open_in_place(b"other", &mut copy).is_none());
+        assert!(sealer.open_in_place(b"aad", &mut [0u8; 11]).is_none());
+        let fixed = sealer.seal_with_nonce([7; Sealer::NONCE_LEN], b"aad", b"hello");
+        assert_eq!(fixed.get(..Sealer::NONCE_LEN), Some(&[7u8; 12][..]));
+        assert_eq!(sealer.open(b"aad", &fixed).as_deref(), Some(&b"hello"[..]));
         let mut bad = sealed.clone();
         if let Some(last) = bad.last_mut() {
             *last ^= 1;

@@ -17,27 +17,62 @@ pub struct RealmEntry {
     pub(crate) refresh: Sealer,
 }
 
-/// The realm's keys: the one that signs now, and every key still published.
+/// The realm's published keys, each with the period in which it signs.
 pub struct KeyRing {
-    pub active: Option<Arc<SigningKey>>,
-    pub published: Vec<Arc<SigningKey>>,
+    /// Newest activation first.
+    keys: Vec<RingKey>,
     /// The JWKS document, rendered once per change.
     pub jwks: Arc<str>,
 }
 
+/// A published key and its signing period: from `activates_at` (unix seconds) until
+/// `retired_at`, if it has been retired; it leaves the JWKS at `expires_at`.
+pub struct RingKey {
+    pub key: Arc<SigningKey>,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+impl RingKey {
+    pub fn signs_at(&self, now_s: i64) -> bool {
+        self.activates_at <= now_s && self.retired_at.is_none_or(|until| now_s < until)
+    }
+}
+
 impl KeyRing {
-    pub fn new(active: Option<Arc<SigningKey>>, published: Vec<Arc<SigningKey>>) -> Self {
-        let keys: Vec<_> = published.iter().map(|k| k.public_jwk().clone()).collect();
-        let jwks = serde_json::json!({ "keys": keys }).to_string();
+    pub fn new(mut keys: Vec<RingKey>) -> Self {
+        keys.sort_by(|a, b| {
+            b.activates_at
+                .cmp(&a.activates_at)
+                .then_with(|| a.key.kid.cmp(&b.key.kid))
+        });
+        let jwks: Vec<_> = keys.iter().map(|k| k.key.public_jwk().clone()).collect();
+        let jwks = serde_json::json!({ "keys": jwks }).to_string();
         Self {
-            active,
-            published,
+            keys,
             jwks: jwks.into(),
         }
     }
 
+    /// The key that signs at `now_s`: of the keys active then, the one activated last.
+    /// Every node computes this from the same stored times, so they agree without talking.
+    pub fn signer(&self, now_s: i64) -> Option<&Arc<SigningKey>> {
+        self.keys.iter().find(|k| k.signs_at(now_s)).map(|k| &k.key)
+    }
+
+    /// When the newest key starts (or started) signing.
+    pub fn newest_activation(&self) -> Option<i64> {
+        self.keys.first().map(|k| k.activates_at)
+    }
+
+    /// Every published key, newest activation first.
+    pub fn keys(&self) -> &[RingKey] {
+        &self.keys
+    }
+
     pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
-        self.published.iter().find(|k| k.kid == kid)
+        self.keys.iter().find(|k| k.key.kid == kid).map(|k| &k.key)
     }
 }
 

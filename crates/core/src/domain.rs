@@ -428,7 +428,25 @@ pub struct Realm {
     pub credential_window_secs: u64,
     /// The longest a `private_key_jwt` assertion may live.
     pub assertion_max_lifetime_secs: u64,
+    /// How often a new signing key takes over, if the realm rotates on a schedule.
+    pub key_rotation_secs: Option<u64>,
     pub created_at: i64,
+}
+
+/// The shortest and longest key rotation period a realm may ask for. A retired key
+/// stays published as long as a token may live, so a day at least keeps the JWKS small.
+pub const KEY_ROTATION_SECS: std::ops::RangeInclusive<u64> = 24 * 3600..=10 * 366 * 24 * 3600;
+
+/// Checks a key rotation period in seconds.
+pub fn key_rotation(field: &str, secs: u64) -> Result<u64, FieldError> {
+    if KEY_ROTATION_SECS.contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(FieldError::new(
+            field,
+            "a key rotation period is 86400 seconds (1 day) to 10 years, in seconds",
+        ))
+    }
 }
 
 impl Realm {

@@ -114,7 +114,7 @@ pub enum StoreError {
 /// The error of a management operation (admin API, CLI, dashboard).
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     #[error("{what} not found")]
     NotFound { what: &'static str, name: String },

@@ -14,8 +14,11 @@ pub mod error;
 pub mod replay;
 pub mod store;
 pub mod tokens;
+pub mod usage;
 
-pub use authority::{Authority, Clock, ManualClock, NewApplication, NewRealm, SystemClock};
+pub use authority::{
+    Authority, Clock, ManualClock, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS, SystemClock,
+};
 pub use client_auth::ClientAuth;
 pub use error::{FieldError, ManageError, OAuthError, StoreError};
 pub use tokens::{Dialect, GrantedToken, TokenInfo, TokenRequest};

@@ -17,7 +17,10 @@ pub struct StoredKey {
     pub alg: SigningAlg,
     pub sealed_private: Vec<u8>,
     pub created_at: i64,
-    /// When it stopped signing; it stays published until `expires_at`.
+    /// When it starts signing; it is published from `created_at`, so that verifiers
+    /// fetching the JWKS know it before any token it signed reaches them.
+    pub activates_at: i64,
+    /// When it stops signing; it stays published until `expires_at`.
     pub retired_at: Option<i64>,
     pub expires_at: Option<i64>,
 }
@@ -52,6 +55,59 @@ pub enum RefreshUse {
     Reused,
     /// The family is unknown, expired or already revoked.
     Dead,
+}
+
+/// A page of a realm's applications, ordered by `client_id`: those after `after`,
+/// whose name or client_id contains `search` (ignoring ASCII case), at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppQuery {
+    pub after: Option<String>,
+    pub search: Option<String>,
+    pub limit: u32,
+}
+
+/// One administrative change: who made it, what, when and to what. Never a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Assigned by the store; ignored when appending.
+    pub seq: i64,
+    pub at_ms: i64,
+    /// `admin-key`, `cli` or `dashboard:<session>`.
+    pub actor: String,
+    /// What was done, such as `application.create`.
+    pub action: String,
+    pub realm: String,
+    pub client_id: Option<String>,
+    /// A JSON object of what changed (field names and non-secret values).
+    pub detail: String,
+}
+
+/// A page of the audit log, newest first: entries before `before` (a `seq`), of one
+/// realm or application if given, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub before: Option<i64>,
+    pub realm: Option<String>,
+    pub client_id: Option<String>,
+    pub limit: u32,
+}
+
+/// Tokens issued to one application in one hour (`hour` = unix seconds / 3600).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UsageKey {
+    pub realm_id: String,
+    pub client_id: String,
+    pub hour: i64,
+}
+
+/// How long hourly usage is kept, in hours.
+pub const USAGE_KEPT_HOURS: i64 = 35 * 24;
+
+/// Wakes a node when another may have written to the change log.
+#[async_trait]
+pub trait ChangeSignal: Send {
+    /// Waits for the next signal. An error means the signal is gone; polling goes on.
+    async fn wait(&mut self) -> Result<(), StoreError>;
 }
 
 /// What a change-log entry says changed.
@@ -101,15 +157,17 @@ pub trait Store: Send + Sync {
     -> Result<bool, StoreError>;
 
     async fn signing_keys(&self, realm_id: Option<&str>) -> Result<Vec<StoredKey>, StoreError>;
-    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
-    /// Stops a key signing (`retired_at`) and says when it may leave the JWKS.
-    async fn retire_signing_key(
+    /// Adds `key` to its realm, to sign from `key.activates_at`. Every other key of the
+    /// realm stops signing then (if it has not already) and stays published until
+    /// `keep_old_until`. With `unless_since`, does nothing and answers false when a key
+    /// of the realm activates at that time or later, so that nodes rotating on schedule
+    /// at the same moment add one key between them.
+    async fn rotate_signing_key(
         &self,
-        realm_id: &str,
-        kid: &str,
-        retired_at: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError>;
+        key: &StoredKey,
+        keep_old_until: i64,
+        unless_since: Option<i64>,
+    ) -> Result<bool, StoreError>;
 
     /// Revocations whose token has not expired by `now_s`.
     async fn revocations(&self, now_s: i64) -> Result<Vec<Revocation>, StoreError>;
@@ -137,6 +195,33 @@ pub trait Store: Send + Sync {
         expires_at: i64,
         now_s: i64,
     ) -> Result<bool, StoreError>;
+
+    /// A page of a realm's applications (see [`AppQuery`]).
+    async fn application_page(
+        &self,
+        realm_id: &str,
+        query: &AppQuery,
+    ) -> Result<Vec<Application>, StoreError>;
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
+
+    /// Adds counts of tokens issued to the hourly totals (one transaction).
+    async fn add_usage(&self, counts: &[(UsageKey, u64)]) -> Result<(), StoreError>;
+    /// An application's hourly totals from `since_hour` on, oldest first.
+    async fn usage(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError>;
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// A signal that the change log may have grown, sooner than polling would notice
+    /// (PostgreSQL: LISTEN/NOTIFY). `None` where the store has none; nodes poll the log
+    /// either way, so a lost signal only delays a change to the next poll.
+    async fn change_signal(&self) -> Result<Option<Box<dyn ChangeSignal>>, StoreError> {
+        Ok(None)
+    }
 
     /// Change-log entries after `seq`, oldest first, at most `limit`.
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError>;

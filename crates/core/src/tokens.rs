@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authority::Authority;
 use crate::client_auth::ClientAuth;
-use crate::crypto::{self, CompactJws};
+use crate::crypto::{self, CompactJws, Sealer};
 use crate::directory::RealmEntry;
 use crate::domain::{Application, ScopeSet, TokenFormat, TokenTtl};
 use crate::error::{OAuthError, StoreError};
@@ -287,11 +287,23 @@ impl Authority {
             .saturating_add(ttl.millis())
             .saturating_add(999)
             .div_euclid(1000);
-        let jti = self.new_jti(now_ms);
+        let format = app.format_in(&realm.realm);
+        // One draw from the generator for the jti's random bits and, for an opaque
+        // token, the seal's nonce.
+        let mut random = [0u8; JTI_RANDOM_LEN + Sealer::NONCE_LEN];
+        let drawn = match format {
+            TokenFormat::Jwt => JTI_RANDOM_LEN,
+            TokenFormat::Opaque => random.len(),
+        };
+        if let Some(used) = random.get_mut(..drawn) {
+            self.rng.fill(used);
+        }
+        let (jti_random, nonce) = split_random(&random);
+        let mut jti_buf = uuid::Uuid::encode_buffer();
+        let jti = new_jti(now_ms, &jti_random, &mut jti_buf);
         let scope_text = scope.to_string();
-        let default_aud = [realm.issuer.clone()];
         let aud = if audiences.is_empty() {
-            &default_aud[..]
+            std::slice::from_ref(&realm.issuer)
         } else {
             audiences
         };
@@ -305,7 +317,7 @@ impl Authority {
             aud: Audience::from(aud),
             exp,
             iat,
-            jti: &jti,
+            jti,
             client_id: app.client_id.as_str(),
             scope: &scope_text,
             azp: keycloak.then_some(app.client_id.as_str()),
@@ -313,10 +325,10 @@ impl Authority {
             preferred_username: username.as_deref(),
             resource_access,
         };
-        let json = serde_json::to_vec(&claims).map_err(internal)?;
-        let access_token = match app.format_in(&realm.realm) {
+        let json = claims.to_json().map_err(internal)?;
+        let access_token = match format {
             TokenFormat::Jwt => {
-                let key = realm.keys.active.as_ref().ok_or_else(|| {
+                let key = realm.keys.signer(iat).ok_or_else(|| {
                     tracing::error!(realm = %realm.realm.name, "realm has no active signing key");
                     OAuthError::ServerError("the realm has no signing key".into())
                 })?;
@@ -325,12 +337,16 @@ impl Authority {
             TokenFormat::Opaque => {
                 let sealed = realm
                     .opaque
-                    .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
-                let mut token = realm.realm.token_prefix.as_str().to_owned();
-                token.push_str(&crypto::b64url_encode(&sealed));
+                    .seal_with_nonce(nonce, realm.realm.id.as_bytes(), &json);
+                let prefix = realm.realm.token_prefix.as_str();
+                let mut token = String::with_capacity(prefix.len() + sealed.len().div_ceil(3) * 4);
+                token.push_str(prefix);
+                crypto::b64url_encode_to(&sealed, &mut token);
                 token
             }
         };
+        self.usage
+            .add(&realm.realm.id, app.client_id.as_str(), iat, 1);
         Ok(GrantedToken {
             access_token,
             token_type: realm.realm.token_type.as_str(),
@@ -341,17 +357,6 @@ impl Authority {
             refresh_expires_in: None,
             session: None,
         })
-    }
-
-    /// A UUIDv7: unique, and it records the issue time to the millisecond, which the
-    /// "revoke all tokens" rule compares against.
-    fn new_jti(&self, now_ms: i64) -> String {
-        let mut random = [0u8; 10];
-        self.rng.fill(&mut random);
-        let ms = u64::try_from(now_ms).unwrap_or(0);
-        uuid::Builder::from_unix_timestamp_millis(ms, &random)
-            .into_uuid()
-            .to_string()
     }
 
     /// Whether `token` is alive in `realm`, and what it says. `None` for anything else:
@@ -426,6 +431,31 @@ impl Authority {
     }
 }
 
+/// The random bytes of a UUIDv7 `jti`.
+const JTI_RANDOM_LEN: usize = 10;
+
+/// The jti's random bytes and the nonce, out of one draw.
+fn split_random(
+    random: &[u8; JTI_RANDOM_LEN + Sealer::NONCE_LEN],
+) -> ([u8; JTI_RANDOM_LEN], [u8; Sealer::NONCE_LEN]) {
+    let mut jti = [0u8; JTI_RANDOM_LEN];
+    let mut nonce = [0u8; Sealer::NONCE_LEN];
+    let (head, tail) = random.split_at(JTI_RANDOM_LEN);
+    jti.copy_from_slice(head);
+    nonce.copy_from_slice(tail);
+    (jti, nonce)
+}
+
+/// A UUIDv7, written into `buf`: unique, and it records the issue time to the
+/// millisecond, which the "revoke all tokens" rule compares against.
+fn new_jti<'b>(now_ms: i64, random: &[u8; JTI_RANDOM_LEN], buf: &'b mut [u8]) -> &'b str {
+    let ms = u64::try_from(now_ms).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(ms, random)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(buf)
+}
+
 /// The instant a new token of `app` records as its issue time. A token is alive only if
 /// it was issued strictly after the application's `tokens_valid_after`, so that one
 /// minted in the same millisecond just before a "revoke all" dies with it; a token
@@ -452,9 +482,11 @@ fn decode(realm: &RealmEntry, token: &str) -> Option<OwnedClaims> {
         .chain(&realm_data.previous_token_prefixes)
         .find_map(|prefix| token.strip_prefix(prefix.as_str()));
     if let Some(body) = opaque_body {
-        let sealed = crypto::b64url_decode(body)?;
-        let plain = realm.opaque.open(realm_data.id.as_bytes(), &sealed)?;
-        return serde_json::from_slice(&plain).ok();
+        let mut sealed = crypto::b64url_decode(body)?;
+        let plain = realm
+            .opaque
+            .open_in_place(realm_data.id.as_bytes(), &mut sealed)?;
+        return serde_json::from_slice(plain).ok();
     }
     let jws = CompactJws::split(token)?;
     let key = realm.keys.find(jws.header_str("kid")?)?;
@@ -535,6 +567,89 @@ struct AccessClaims<'a> {
     resource_access: Option<serde_json::Value>,
 }
 
+impl AccessClaims<'_> {
+    /// The claims exactly as `serde_json` writes them. In the usual case (no dialect
+    /// extras, no string that needs escaping) they are written directly, which spares
+    /// serde_json's byte-by-byte escaping scan.
+    fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        // Destructured in full, so that a field added to the type cannot be missed here.
+        let AccessClaims {
+            iss,
+            sub,
+            aud,
+            exp,
+            iat,
+            jti,
+            client_id,
+            scope,
+            azp,
+            typ,
+            preferred_username,
+            resource_access,
+        } = self;
+        let aud_plain = match aud {
+            Audience::One(one) => json_plain(one),
+            Audience::Many(many) => many.iter().all(|a| json_plain(a)),
+        };
+        let extras = azp.is_some()
+            || typ.is_some()
+            || preferred_username.is_some()
+            || resource_access.is_some();
+        if extras
+            || !aud_plain
+            || ![iss, sub, jti, client_id, scope]
+                .into_iter()
+                .all(|t| json_plain(t))
+        {
+            return serde_json::to_vec(self);
+        }
+        let mut out = Vec::with_capacity(256);
+        let string = |out: &mut Vec<u8>, value: &str| {
+            out.push(b'"');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'"');
+        };
+        out.extend_from_slice(b"{\"iss\":");
+        string(&mut out, iss);
+        out.extend_from_slice(b",\"sub\":");
+        string(&mut out, sub);
+        out.extend_from_slice(b",\"aud\":");
+        match aud {
+            Audience::One(one) => string(&mut out, one),
+            Audience::Many(many) => {
+                out.push(b'[');
+                for (i, one) in many.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    string(&mut out, one);
+                }
+                out.push(b']');
+            }
+        }
+        out.extend_from_slice(b",\"exp\":");
+        serde_json::to_writer(&mut out, exp)?;
+        out.extend_from_slice(b",\"iat\":");
+        serde_json::to_writer(&mut out, iat)?;
+        out.extend_from_slice(b",\"jti\":");
+        string(&mut out, jti);
+        out.extend_from_slice(b",\"client_id\":");
+        string(&mut out, client_id);
+        out.extend_from_slice(b",\"scope\":");
+        string(&mut out, scope);
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
+/// Whether serde_json writes `text` as is between quotes: no control character,
+/// quote or backslash. Checked without an early exit, so that it runs on wide registers.
+/// The server's token response fast path uses it too.
+pub fn json_plain(text: &str) -> bool {
+    text.bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+}
+
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Audience<'a> {
@@ -564,11 +679,44 @@ struct OwnedClaims {
     scope: String,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `aud`: one string or a list of strings. Read by hand rather than as an untagged
+/// enum, which would buffer the value before trying each form.
 enum OwnedAudience {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OwnedAudience {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OwnedAudience;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OwnedAudience, E> {
+                Ok(OwnedAudience::One(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<OwnedAudience, E> {
+                Ok(OwnedAudience::One(v))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OwnedAudience, A::Error> {
+                let mut many = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some(item) = seq.next_element::<String>()? {
+                    many.push(item);
+                }
+                Ok(OwnedAudience::Many(many))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl OwnedAudience {
@@ -597,4 +745,67 @@ struct RefreshClaims {
     exp: i64,
     #[serde(rename = "i")]
     issued_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_claims_are_written_as_serde_json_writes_them() {
+        let many = ["https://a.example".to_owned(), "b".to_owned()];
+        let quoted = ["a\"b".to_owned()];
+        let empty: Vec<String> = Vec::new();
+        let base = || AccessClaims {
+            iss: "http://127.0.0.1:8080",
+            sub: "client-1",
+            aud: Audience::One("http://127.0.0.1:8080"),
+            exp: 1_795_441_172,
+            iat: -3,
+            jti: "01a2086b-2eed-7e05-83fc-33dbff806e4a",
+            client_id: "client-1",
+            scope: "read write",
+            azp: None,
+            typ: None,
+            preferred_username: None,
+            resource_access: None,
+        };
+        let cases = [
+            base(),
+            AccessClaims {
+                aud: Audience::from(&many[..]),
+                scope: "",
+                ..base()
+            },
+            AccessClaims {
+                aud: Audience::from(&empty[..]),
+                sub: "é\u{7f}",
+                ..base()
+            },
+            AccessClaims {
+                aud: Audience::from(&quoted[..]),
+                ..base()
+            },
+            AccessClaims {
+                scope: "a\\b",
+                ..base()
+            },
+            AccessClaims {
+                client_id: "x\ny",
+                ..base()
+            },
+            AccessClaims {
+                azp: Some("client-1"),
+                typ: Some("Bearer"),
+                preferred_username: Some("service-account-client-1"),
+                resource_access: Some(serde_json::json!({"client-1": {"roles": ["r"]}})),
+                ..base()
+            },
+        ];
+        for claims in cases {
+            let want = String::from_utf8(serde_json::to_vec(&claims).unwrap()).unwrap();
+            let got = String::from_utf8(claims.to_json().unwrap()).unwrap();
+            assert_eq!(got, want);
+        }
+    }
 }

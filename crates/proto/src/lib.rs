@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A successful token response (RFC 6749 §5.1), with the extra fields some dialects read.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -30,7 +30,7 @@ pub struct TokenResponse {
 }
 
 /// An error response (RFC 6749 §5.2).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ErrorResponse {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,19 +38,19 @@ pub struct ErrorResponse {
 }
 
 /// An introspection answer (RFC 7662 §2.2). An inactive token is exactly `{"active": false}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Introspection {
     Active(ActiveToken),
     Inactive(InactiveToken),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct InactiveToken {
     pub active: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ActiveToken {
     pub active: bool,
     pub client_id: String,
@@ -66,7 +66,7 @@ pub struct ActiveToken {
 }
 
 /// Authorization server metadata (RFC 8414), also served as OpenID configuration.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct Metadata {
     pub issuer: String,
     pub token_endpoint: String,
@@ -87,7 +87,7 @@ pub struct Metadata {
 }
 
 /// The error body of the admin API: which field was wrong and why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct AdminError {
     pub error: String,
     pub message: String,
@@ -96,7 +96,7 @@ pub struct AdminError {
 }
 
 /// `POST /admin/v1/realms`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RealmCreate {
     pub name: String,
@@ -112,10 +112,13 @@ pub struct RealmCreate {
     pub token_prefix: Option<String>,
     #[serde(default)]
     pub token_type: Option<String>,
+    /// Seconds between scheduled key rotations; absent: keys rotate only on demand.
+    #[serde(default)]
+    pub key_rotation: Option<u64>,
 }
 
 /// `PATCH /admin/v1/realms/{realm}`: every field optional; `public_url: null` clears it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RealmPatch {
     #[serde(default)]
@@ -130,9 +133,12 @@ pub struct RealmPatch {
     pub token_prefix: Option<String>,
     #[serde(default)]
     pub token_type: Option<String>,
+    /// `null` stops scheduled rotation.
+    #[serde(default, with = "double_option")]
+    pub key_rotation: Option<Option<u64>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct RealmView {
     pub name: String,
     pub hosts: Vec<String>,
@@ -142,11 +148,37 @@ pub struct RealmView {
     pub signing_alg: String,
     pub token_prefix: String,
     pub token_type: String,
+    pub key_rotation: Option<u64>,
+    /// Published signing keys, newest first.
+    pub keys: Vec<SigningKeyView>,
     pub created_at: i64,
 }
 
+/// A published signing key: it signs from `activates_at` until `retired_at` and
+/// leaves the JWKS at `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
+pub struct SigningKeyView {
+    pub kid: String,
+    pub alg: String,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    /// Whether it is the key signing now.
+    pub signing: bool,
+}
+
+/// `POST /admin/v1/realms/{realm}/rotate-keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotate {
+    /// Seconds from now until the new key signs; it is published at once. Default 60,
+    /// more than the time every node needs to learn of it.
+    #[serde(default)]
+    pub activate_in: Option<u64>,
+}
+
 /// `POST /admin/v1/realms/{realm}/applications`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationCreate {
     pub name: String,
@@ -179,7 +211,7 @@ pub struct ApplicationCreate {
 }
 
 /// `PATCH .../applications/{client_id}`: absent fields stay; `null` clears an optional one.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationPatch {
     #[serde(default)]
@@ -210,7 +242,74 @@ pub struct ApplicationPatch {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Query of `GET /admin/v1/realms/{realm}/applications`: a page of at most `limit`
+/// (default 100, at most 1000) applications ordered by client_id, starting after the
+/// client_id `after`, whose name or client_id contains `q` (ignoring ASCII case). A
+/// full page comes with a `Link: <…>; rel="next"` header.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationList {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub q: Option<String>,
+}
+
+/// Query of `GET /admin/v1/audit`: newest first, at most `limit` (default 100, at most
+/// 1000) entries older than the entry `before`, of one realm / application if given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditList {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub before: Option<String>,
+    #[serde(default)]
+    pub realm: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// Query of `GET .../applications/{client_id}/usage`: the last `hours` hours
+/// (default 24, at most 840 = 35 days).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    #[serde(default)]
+    pub hours: Option<String>,
+}
+
+/// Tokens issued to an application per hour, oldest first, zeros included.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
+pub struct UsageView {
+    pub client_id: String,
+    pub hours: Vec<UsageHour>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
+pub struct UsageHour {
+    /// Unix time (seconds) at which the hour starts.
+    pub start: i64,
+    pub tokens: u64,
+}
+
+/// One administrative change.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
+pub struct AuditView {
+    pub seq: i64,
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    /// `admin-key`, `cli` or `dashboard:<session>`.
+    pub actor: String,
+    pub action: String,
+    pub realm: String,
+    pub client_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct ApplicationView {
     pub realm: String,
     pub client_id: String,
@@ -233,7 +332,7 @@ pub struct ApplicationView {
 
 /// The answer to creating an application or rotating its secret: the only time the
 /// secret is shown.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct ApplicationWithSecret {
     #[serde(flatten)]
     pub application: ApplicationView,
@@ -241,14 +340,14 @@ pub struct ApplicationWithSecret {
 }
 
 /// `POST .../applications/{client_id}/secret`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRotate {
     #[serde(default)]
     pub grace_period: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct SecretRotated {
     pub client_id: String,
     pub client_secret: String,
@@ -257,7 +356,7 @@ pub struct SecretRotated {
 }
 
 /// `POST .../applications/{client_id}/tokens`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueToken {
     #[serde(default)]
@@ -266,7 +365,7 @@ pub struct IssueToken {
     pub scopes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct IssuedToken {
     pub access_token: String,
     pub token_type: String,
@@ -275,7 +374,7 @@ pub struct IssuedToken {
     pub scope: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq)]
 pub struct TokensRevoked {
     pub client_id: String,
     pub tokens_valid_after: i64,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::SecretString;
 use crate::errors::AdminFailure;
-use crate::operations;
+use crate::operations::{self, Actor};
 use crate::request::{bearer_token, read_body};
 
 pub struct AdminState {
@@ -38,6 +38,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
             "/admin/v1/realms/{realm}",
             get(show_realm).patch(update_realm).delete(delete_realm),
         )
+        .route("/admin/v1/realms/{realm}/rotate-keys", post(rotate_keys))
         .route(
             "/admin/v1/realms/{realm}/applications",
             get(list_applications).post(create_application),
@@ -60,6 +61,12 @@ pub fn router(state: Arc<AdminState>) -> Router {
             "/admin/v1/realms/{realm}/applications/{client_id}/revoke-tokens",
             post(revoke_tokens),
         )
+        .route(
+            "/admin/v1/realms/{realm}/applications/{client_id}/usage",
+            get(usage),
+        )
+        .route("/admin/v1/audit", get(list_audit))
+        .route("/admin/v1/openapi.json", get(openapi_json))
         .fallback(not_found);
     api.layer(middleware::from_fn_with_state(
         state.clone(),
@@ -137,7 +144,7 @@ async fn list_realms(State(state): AppState) -> Answer {
 async fn create_realm(State(state): AppState, headers: HeaderMap, body: Body) -> Answer {
     let input = json_body(&state, &headers, body).await?;
     Ok(created(
-        operations::create_realm(&state.authority, input).await?,
+        operations::create_realm(&state.authority, &Actor::admin_key(), input).await?,
     ))
 }
 
@@ -154,6 +161,7 @@ async fn update_realm(
     let patch = json_body(&state, &headers, body).await?;
     Ok(ok(operations::update_realm(
         &state.authority,
+        &Actor::admin_key(),
         &realm,
         patch,
     )
@@ -161,14 +169,96 @@ async fn update_realm(
 }
 
 async fn delete_realm(State(state): AppState, Path(realm): Path<String>) -> Answer {
-    operations::delete_realm(&state.authority, &realm).await?;
+    operations::delete_realm(&state.authority, &Actor::admin_key(), &realm).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_applications(State(state): AppState, Path(realm): Path<String>) -> Answer {
-    Ok(ok(
-        operations::list_applications(&state.authority, &realm).await?
-    ))
+async fn rotate_keys(
+    State(state): AppState,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let input = json_body(&state, &headers, body).await?;
+    Ok(ok(operations::rotate_keys(
+        &state.authority,
+        &Actor::admin_key(),
+        &realm,
+        input,
+    )
+    .await?))
+}
+
+async fn list_applications(
+    State(state): AppState,
+    Path(realm): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Answer {
+    let query = query_of(query.as_deref())?;
+    let page = operations::list_applications(&state.authority, &realm, query).await?;
+    paged(
+        &format!("/admin/v1/realms/{realm}/applications"),
+        page.items,
+        page.next,
+    )
+}
+
+async fn usage(
+    State(state): AppState,
+    Path((realm, client_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Answer {
+    let query = query_of(query.as_deref())?;
+    Ok(ok(operations::usage(
+        &state.authority,
+        &realm,
+        &client_id,
+        query,
+    )
+    .await?))
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
+}
+
+async fn list_audit(State(state): AppState, RawQuery(query): RawQuery) -> Answer {
+    let query = query_of(query.as_deref())?;
+    let page = operations::list_audit(&state.authority, query).await?;
+    paged("/admin/v1/audit", page.items, page.next)
+}
+
+/// A query string as `T`, naming the parameter that does not fit.
+fn query_of<T: DeserializeOwned>(query: Option<&str>) -> Result<T, AdminFailure> {
+    serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|err| {
+        let message = err.to_string();
+        AdminFailure::BadBody {
+            field: field_in_message(&message),
+            message,
+        }
+    })
+}
+
+/// A JSON array, with `Link: <…>; rel="next"` (RFC 8288) when there is more.
+fn paged<T: serde::Serialize, Q: serde::Serialize>(
+    path: &str,
+    items: Vec<T>,
+    next: Option<Q>,
+) -> Answer {
+    let mut response = ok(items);
+    if let Some(next) = next
+        && let Ok(query) = serde_urlencoded::to_string(&next)
+        && let Ok(link) = format!("<{path}?{query}>; rel=\"next\"").parse()
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, link);
+    }
+    Ok(response)
 }
 
 async fn create_application(
@@ -179,7 +269,8 @@ async fn create_application(
 ) -> Answer {
     let input = json_body(&state, &headers, body).await?;
     Ok(created(
-        operations::create_application(&state.authority, &realm, input).await?,
+        operations::create_application(&state.authority, &Actor::admin_key(), &realm, input)
+            .await?,
     ))
 }
 
@@ -204,6 +295,7 @@ async fn update_application(
     let patch = json_body(&state, &headers, body).await?;
     Ok(ok(operations::update_application(
         &state.authority,
+        &Actor::admin_key(),
         &realm,
         &client_id,
         patch,
@@ -215,7 +307,8 @@ async fn delete_application(
     State(state): AppState,
     Path((realm, client_id)): Path<(String, String)>,
 ) -> Answer {
-    operations::delete_application(&state.authority, &realm, &client_id).await?;
+    operations::delete_application(&state.authority, &Actor::admin_key(), &realm, &client_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -228,6 +321,7 @@ async fn rotate_secret(
     let input = json_body(&state, &headers, body).await?;
     Ok(ok(operations::rotate_secret(
         &state.authority,
+        &Actor::admin_key(),
         &realm,
         &client_id,
         input,
@@ -242,7 +336,14 @@ async fn issue_token(
     body: Body,
 ) -> Answer {
     let input = json_body(&state, &headers, body).await?;
-    let token = operations::issue_token(&state.authority, &realm, &client_id, input).await?;
+    let token = operations::issue_token(
+        &state.authority,
+        &Actor::admin_key(),
+        &realm,
+        &client_id,
+        input,
+    )
+    .await?;
     let mut response = created(token);
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
@@ -257,6 +358,7 @@ async fn revoke_tokens(
 ) -> Answer {
     Ok(ok(operations::revoke_tokens(
         &state.authority,
+        &Actor::admin_key(),
         &realm,
         &client_id,
     )

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 mod errors;
 pub mod metrics;
+pub mod openapi;
 pub mod operations;
 pub mod public;
 mod request;
@@ -20,7 +21,7 @@ use tessera_core::crypto::{MasterKey, SystemRandom};
 use tessera_core::domain::PublicUrl;
 use tessera_core::{Authority, ManageError, StoreError, SystemClock};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 pub use config::{Config, ConfigError, SecretString};
@@ -196,7 +197,8 @@ impl Running {
         let _ = self.stop.send(true);
     }
 
-    /// Waits until both listeners have stopped.
+    /// Waits until both listeners have stopped, then writes the usage counted since
+    /// the last flush.
     pub async fn wait(mut self) -> Result<(), StartError> {
         while let Some(result) = self.tasks.join_next().await {
             match result {
@@ -205,6 +207,7 @@ impl Running {
                 Err(e) => return Err(StartError::Serve(std::io::Error::other(e))),
             }
         }
+        flush_usage(&self.authority).await;
         Ok(())
     }
 }
@@ -212,6 +215,12 @@ impl Running {
 /// How often each process reads the change log: well inside SPEC §4's one second.
 const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+/// How often realms with a key rotation schedule are checked (a scheduled key is
+/// published an hour before it signs, so a minute late is no harm) and usage counts
+/// are flushed to the store.
+const MINUTE: Duration = Duration::from_secs(60);
+/// How long after losing the change notifications a node listens again.
+const RELISTEN_AFTER: Duration = Duration::from_secs(60);
 /// How long change-log entries are kept for processes that were briefly away.
 const KEEP_CHANGES_SECS: i64 = 3600;
 
@@ -274,12 +283,68 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Keeps the caches in step with the change log, and purges expired state.
+/// Wakes `woken` whenever the store signals a change (PostgreSQL LISTEN/NOTIFY). A
+/// task of its own, so that a wait is never cut off halfway by the maintenance loop.
+/// Stores without a signal end it at once; a lost signal is listened for again a
+/// minute later, with polling covering the gap.
+fn spawn_listener(
+    authority: Arc<Authority>,
+    woken: Arc<Notify>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match authority.change_signal().await {
+                Ok(None) => return,
+                Ok(Some(mut signal)) => loop {
+                    tokio::select! {
+                        _ = stopped.changed() => return,
+                        woke = signal.wait() => match woke {
+                            Ok(()) => woken.notify_one(),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "change notifications lost; polling");
+                                break;
+                            }
+                        },
+                    }
+                },
+                Err(err) => tracing::warn!(error = %err, "cannot listen for changes; polling"),
+            }
+            tokio::select! {
+                _ = stopped.changed() => return,
+                _ = tokio::time::sleep(RELISTEN_AFTER) => {}
+            }
+        }
+    });
+}
+
+async fn flush_usage(authority: &Authority) {
+    if let Err(err) = authority.flush_usage().await {
+        tracing::warn!(error = %err, "could not flush usage counts; kept for the next try");
+    }
+}
+
+async fn rotate_due_keys(authority: &Authority) {
+    match authority.rotate_due_keys().await {
+        Ok(realms) => {
+            for realm in realms {
+                tracing::info!(%realm, "rotated signing keys on schedule");
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "scheduled key rotation failed"),
+    }
+}
+
+/// Keeps the caches in step with the change log, rotates keys due by schedule, and
+/// purges expired state.
 fn spawn_maintenance(authority: Arc<Authority>, mut stopped: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut sync = tokio::time::interval(SYNC_INTERVAL);
         sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut purge = tokio::time::interval(PURGE_INTERVAL);
+        let mut minute = tokio::time::interval(MINUTE);
+        let woken = Arc::new(Notify::new());
+        spawn_listener(authority.clone(), woken.clone(), stopped.clone());
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
@@ -287,6 +352,15 @@ fn spawn_maintenance(authority: Arc<Authority>, mut stopped: watch::Receiver<boo
                     if let Err(err) = authority.sync().await {
                         tracing::warn!(error = %err, "could not read the change log");
                     }
+                }
+                () = woken.notified() => {
+                    if let Err(err) = authority.sync().await {
+                        tracing::warn!(error = %err, "could not read the change log");
+                    }
+                }
+                _ = minute.tick() => {
+                    rotate_due_keys(&authority).await;
+                    flush_usage(&authority).await;
                 }
                 _ = purge.tick() => {
                     match authority.purge(KEEP_CHANGES_SECS).await {

@@ -8,17 +8,24 @@ use tessera_core::NewRealm;
 use tessera_core::client_keys;
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, HostName, PublicUrl, RealmName, ScopeSet, SigningAlg,
-    TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, RealmName, ScopeSet,
+    SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling, key_rotation,
 };
 use tessera_core::error::{FieldError, ManageError};
+use tessera_core::store::{AppQuery, AuditQuery, USAGE_KEPT_HOURS};
 use tessera_proto::{
-    ApplicationCreate, ApplicationPatch, ApplicationView, ApplicationWithSecret, IssueToken,
-    IssuedToken, RealmCreate, RealmPatch, RealmView, SecretRotate, SecretRotated, TokensRevoked,
+    ApplicationCreate, ApplicationList, ApplicationPatch, ApplicationView, ApplicationWithSecret,
+    AuditList, AuditView, IssueToken, IssuedToken, KeyRotate, RealmCreate, RealmPatch, RealmView,
+    SecretRotate, SecretRotated, SigningKeyView, TokensRevoked, UsageHour, UsageQuery, UsageView,
 };
 
-pub fn realm_view(entry: &RealmEntry) -> RealmView {
+/// How long after a rotation on demand the new key signs, unless told otherwise:
+/// longer than any node needs to learn of it, so that they all switch together.
+pub const DEFAULT_KEY_LEAD_SECS: u64 = 60;
+
+pub fn realm_view(entry: &RealmEntry, now_s: i64) -> RealmView {
     let realm = &entry.realm;
+    let signing = entry.keys.signer(now_s).map(|k| k.kid.as_str());
     RealmView {
         name: realm.name.to_string(),
         hosts: realm.hosts.iter().map(ToString::to_string).collect(),
@@ -28,6 +35,20 @@ pub fn realm_view(entry: &RealmEntry) -> RealmView {
         signing_alg: realm.signing_alg.as_str().to_owned(),
         token_prefix: realm.token_prefix.to_string(),
         token_type: realm.token_type.as_str().to_owned(),
+        key_rotation: realm.key_rotation_secs,
+        keys: entry
+            .keys
+            .keys()
+            .iter()
+            .map(|k| SigningKeyView {
+                kid: k.key.kid.clone(),
+                alg: k.key.alg.as_str().to_owned(),
+                activates_at: k.activates_at,
+                retired_at: k.retired_at,
+                expires_at: k.expires_at,
+                signing: signing == Some(k.key.kid.as_str()),
+            })
+            .collect(),
         created_at: realm.created_at,
     }
 }
@@ -59,18 +80,25 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
 }
 
 pub fn list_realms(authority: &Authority) -> Vec<RealmView> {
-    authority.realms().iter().map(|e| realm_view(e)).collect()
+    let now_s = authority.now_s();
+    authority
+        .realms()
+        .iter()
+        .map(|e| realm_view(e, now_s))
+        .collect()
 }
 
 pub fn show_realm(authority: &Authority, name: &str) -> Result<RealmView, ManageError> {
     let entry = authority.find_realm(name)?;
-    Ok(realm_view(&entry))
+    Ok(realm_view(&entry, authority.now_s()))
 }
 
 pub async fn create_realm(
     authority: &Authority,
+    actor: &Actor,
     input: RealmCreate,
 ) -> Result<RealmView, ManageError> {
+    let input = &input;
     let new = NewRealm {
         name: RealmName::parse("name", &input.name)?,
         hosts: parse_hosts(input.hosts.as_deref().unwrap_or_default())?,
@@ -99,22 +127,37 @@ pub async fn create_realm(
             .as_deref()
             .map(|t| TokenTypeSpelling::parse("token_type", t))
             .transpose()?,
+        key_rotation_secs: input
+            .key_rotation
+            .map(|secs| key_rotation("key_rotation", secs))
+            .transpose()?,
     };
     let name = new.name.to_string();
-    authority
+    let view = authority
         .create_realm(new)
         .await
-        .map(|e| realm_view(&e))
+        .map(|e| realm_view(&e, authority.now_s()))
         .map_err(|e| match e {
             ManageError::Conflict(_) => {
                 ManageError::Conflict(format!("realm {name} already exists"))
             }
             other => other,
-        })
+        })?;
+    audit(
+        authority,
+        actor,
+        "realm.create",
+        &name,
+        None,
+        audit_detail(input),
+    )
+    .await;
+    Ok(view)
 }
 
 pub async fn update_realm(
     authority: &Authority,
+    actor: &Actor,
     name: &str,
     patch: RealmPatch,
 ) -> Result<RealmView, ManageError> {
@@ -141,22 +184,193 @@ pub async fn update_realm(
             if let Some(spelling) = &patch.token_type {
                 realm.token_type = TokenTypeSpelling::parse("token_type", spelling)?;
             }
+            if let Some(rotation) = patch.key_rotation {
+                realm.key_rotation_secs = rotation
+                    .map(|secs| key_rotation("key_rotation", secs))
+                    .transpose()?;
+            }
             Ok(())
         })
         .await?;
-    Ok(realm_view(&entry))
+    audit(
+        authority,
+        actor,
+        "realm.update",
+        name,
+        None,
+        audit_detail(&patch),
+    )
+    .await;
+    Ok(realm_view(&entry, authority.now_s()))
 }
 
-pub async fn delete_realm(authority: &Authority, name: &str) -> Result<(), ManageError> {
-    authority.delete_realm(name).await
+pub async fn rotate_keys(
+    authority: &Authority,
+    actor: &Actor,
+    name: &str,
+    input: KeyRotate,
+) -> Result<RealmView, ManageError> {
+    let lead = input.activate_in.unwrap_or(DEFAULT_KEY_LEAD_SECS);
+    if lead > MAX_TTL_SECS {
+        return Err(FieldError::new("activate_in", "at most a year, in seconds").into());
+    }
+    let entry = authority.rotate_keys(name, lead).await?;
+    let kid = entry.keys.keys().first().map(|k| k.key.kid.clone());
+    let detail = serde_json::json!({ "activate_in": lead, "kid": kid });
+    audit(authority, actor, "realm.rotate_keys", name, None, detail).await;
+    Ok(realm_view(&entry, authority.now_s()))
+}
+
+pub async fn delete_realm(
+    authority: &Authority,
+    actor: &Actor,
+    name: &str,
+) -> Result<(), ManageError> {
+    authority.delete_realm(name).await?;
+    audit(
+        authority,
+        actor,
+        "realm.delete",
+        name,
+        None,
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+/// How many entries a list answers unless asked, and at most.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+fn page_limit(text: Option<&str>) -> Result<u32, FieldError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_PAGE);
+    };
+    match text.parse::<u32>() {
+        Ok(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(limit),
+        _ => Err(FieldError::new(
+            "limit",
+            format!("a page is 1 to {MAX_PAGE} entries"),
+        )),
+    }
+}
+
+/// A page of applications, and the query of the next page if this one is full.
+pub struct Page<T, Q> {
+    pub items: Vec<T>,
+    pub next: Option<Q>,
 }
 
 pub async fn list_applications(
     authority: &Authority,
     realm: &str,
-) -> Result<Vec<ApplicationView>, ManageError> {
-    let apps = authority.list_applications(realm).await?;
-    Ok(apps.iter().map(|a| application_view(realm, a)).collect())
+    query: ApplicationList,
+) -> Result<Page<ApplicationView, ApplicationList>, ManageError> {
+    let limit = page_limit(query.limit.as_deref())?;
+    let search = query.q.clone().filter(|q| !q.is_empty());
+    if search.as_ref().is_some_and(|q| q.len() > 200) {
+        return Err(FieldError::new("q", "a search is at most 200 characters").into());
+    }
+    let apps = authority
+        .application_page(
+            realm,
+            &AppQuery {
+                after: query.after.clone(),
+                search: search.clone(),
+                limit,
+            },
+        )
+        .await?;
+    let next = (apps.len() == limit as usize)
+        .then(|| apps.last())
+        .flatten()
+        .map(|last| ApplicationList {
+            limit: Some(limit.to_string()),
+            after: Some(last.client_id.to_string()),
+            q: search,
+        });
+    Ok(Page {
+        items: apps.iter().map(|a| application_view(realm, a)).collect(),
+        next,
+    })
+}
+
+pub async fn usage(
+    authority: &Authority,
+    realm: &str,
+    client_id: &str,
+    query: UsageQuery,
+) -> Result<UsageView, ManageError> {
+    let kept = u32::try_from(USAGE_KEPT_HOURS).unwrap_or(u32::MAX);
+    let hours = match query.hours.as_deref() {
+        None => 24,
+        Some(text) => match text.parse::<u32>() {
+            Ok(h) if (1..=kept).contains(&h) => h,
+            _ => {
+                let message = format!("1 to {kept} hours");
+                return Err(FieldError::new("hours", message).into());
+            }
+        },
+    };
+    // 404 for an unknown application rather than a row of zeros.
+    authority.find_application(realm, client_id).await?;
+    let series = authority.usage(realm, client_id, hours).await?;
+    Ok(UsageView {
+        client_id: client_id.to_owned(),
+        hours: series
+            .into_iter()
+            .map(|(hour, tokens)| UsageHour {
+                start: hour * 3600,
+                tokens,
+            })
+            .collect(),
+    })
+}
+
+pub async fn list_audit(
+    authority: &Authority,
+    query: AuditList,
+) -> Result<Page<AuditView, AuditList>, ManageError> {
+    let limit = page_limit(query.limit.as_deref())?;
+    let before = query
+        .before
+        .as_deref()
+        .map(|b| {
+            b.parse::<i64>()
+                .map_err(|_| FieldError::new("before", "the seq of an audit entry"))
+        })
+        .transpose()?;
+    let records = authority
+        .audit(&AuditQuery {
+            before,
+            realm: query.realm.clone(),
+            client_id: query.client_id.clone(),
+            limit,
+        })
+        .await?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last())
+        .flatten()
+        .map(|last| AuditList {
+            limit: Some(limit.to_string()),
+            before: Some(last.seq.to_string()),
+            realm: query.realm.clone(),
+            client_id: query.client_id.clone(),
+        });
+    let items = records
+        .into_iter()
+        .map(|r| AuditView {
+            detail: serde_json::from_str(&r.detail).unwrap_or_default(),
+            seq: r.seq,
+            at_ms: r.at_ms,
+            actor: r.actor,
+            action: r.action,
+            realm: r.realm,
+            client_id: r.client_id,
+        })
+        .collect();
+    Ok(Page { items, next })
 }
 
 pub async fn show_application(
@@ -170,9 +384,11 @@ pub async fn show_application(
 
 pub async fn create_application(
     authority: &Authority,
+    actor: &Actor,
     realm: &str,
     input: ApplicationCreate,
 ) -> Result<ApplicationWithSecret, ManageError> {
+    let detail = audit_detail(&input);
     let new = NewApplication {
         name: input.name,
         client_id: input
@@ -212,6 +428,8 @@ pub async fn create_application(
         enabled: input.enabled.unwrap_or(true),
     };
     let (app, secret) = authority.create_application(realm, new).await?;
+    let id = Some(app.client_id.as_str());
+    audit(authority, actor, "application.create", realm, id, detail).await;
     Ok(ApplicationWithSecret {
         application: application_view(realm, &app),
         client_secret: secret,
@@ -220,6 +438,7 @@ pub async fn create_application(
 
 pub async fn update_application(
     authority: &Authority,
+    actor: &Actor,
     realm: &str,
     client_id: &str,
     patch: ApplicationPatch,
@@ -276,19 +495,28 @@ pub async fn update_application(
             Ok(())
         })
         .await?;
+    let detail = audit_detail(&patch);
+    let id = Some(client_id);
+    audit(authority, actor, "application.update", realm, id, detail).await;
     Ok(application_view(realm, &app))
 }
 
 pub async fn delete_application(
     authority: &Authority,
+    actor: &Actor,
     realm: &str,
     client_id: &str,
 ) -> Result<(), ManageError> {
-    authority.delete_application(realm, client_id).await
+    authority.delete_application(realm, client_id).await?;
+    let detail = serde_json::json!({});
+    let id = Some(client_id);
+    audit(authority, actor, "application.delete", realm, id, detail).await;
+    Ok(())
 }
 
 pub async fn rotate_secret(
     authority: &Authority,
+    actor: &Actor,
     realm: &str,
     client_id: &str,
     input: SecretRotate,
@@ -296,6 +524,17 @@ pub async fn rotate_secret(
     let (secret, until) = authority
         .rotate_secret(realm, client_id, input.grace_period.unwrap_or(0))
         .await?;
+    let detail = serde_json::json!({ "grace_period": input.grace_period });
+    let id = Some(client_id);
+    audit(
+        authority,
+        actor,
+        "application.rotate_secret",
+        realm,
+        id,
+        detail,
+    )
+    .await;
     Ok(SecretRotated {
         client_id: client_id.to_owned(),
         client_secret: secret,
@@ -305,6 +544,7 @@ pub async fn rotate_secret(
 
 pub async fn issue_token(
     authority: &Authority,
+    actor: &Actor,
     realm: &str,
     client_id: &str,
     input: IssueToken,
@@ -316,6 +556,21 @@ pub async fn issue_token(
         .map(|s| ScopeSet::parse_list("scopes", s))
         .transpose()?;
     let granted = authority.issue_token(realm, client_id, ttl, scopes).await?;
+    let detail = serde_json::json!({
+        "ttl": granted.expires_in,
+        "scope": granted.scope,
+        "expires_at": granted.expires_at,
+    });
+    let id = Some(client_id);
+    audit(
+        authority,
+        actor,
+        "application.issue_token",
+        realm,
+        id,
+        detail,
+    )
+    .await;
     Ok(IssuedToken {
         access_token: granted.access_token,
         token_type: granted.token_type.to_owned(),
@@ -327,14 +582,90 @@ pub async fn issue_token(
 
 pub async fn revoke_tokens(
     authority: &Authority,
+    actor: &Actor,
     realm: &str,
     client_id: &str,
 ) -> Result<TokensRevoked, ManageError> {
     let at = authority.revoke_tokens(realm, client_id).await?;
+    let detail = serde_json::json!({ "tokens_valid_after_ms": at });
+    let id = Some(client_id);
+    audit(
+        authority,
+        actor,
+        "application.revoke_tokens",
+        realm,
+        id,
+        detail,
+    )
+    .await;
     Ok(TokensRevoked {
         client_id: client_id.to_owned(),
         tokens_valid_after: at.div_euclid(1000),
     })
+}
+
+/// Who made an administrative change, as the audit log names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    /// A caller of the admin HTTP API, holding the admin key.
+    pub fn admin_key() -> Self {
+        Self("admin-key".to_owned())
+    }
+
+    /// The `tessera` command line, working on the store directly.
+    pub fn cli() -> Self {
+        Self("cli".to_owned())
+    }
+
+    /// A person signed in to the dashboard; `session` is a public id of the session.
+    pub fn dashboard(session: &str) -> Self {
+        Self(format!("dashboard:{session}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An input as the audit log keeps it: its fields, with key material reduced to
+/// whether it was given. (Secrets never arrive in inputs; they are generated.)
+fn audit_detail(input: &impl serde::Serialize) -> serde_json::Value {
+    let mut value = serde_json::to_value(input).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        fields.retain(|_, v| !v.is_null());
+        for bulky in ["public_key", "jwks"] {
+            if let Some(v) = fields.get_mut(bulky) {
+                *v = serde_json::Value::String("(set)".to_owned());
+            }
+        }
+    }
+    value
+}
+
+/// Appends to the audit log after a change succeeded. A failure here is logged, not
+/// answered: the change is made, and a caller told otherwise would make it twice.
+async fn audit(
+    authority: &Authority,
+    actor: &Actor,
+    action: &str,
+    realm: &str,
+    client_id: Option<&str>,
+    detail: serde_json::Value,
+) {
+    if let Err(err) = authority
+        .record_audit(
+            actor.as_str(),
+            action,
+            realm,
+            client_id,
+            &detail.to_string(),
+        )
+        .await
+    {
+        tracing::error!(error = %err, action, realm, "could not write the audit log");
+    }
 }
 
 fn parse_hosts(hosts: &[String]) -> Result<Vec<HostName>, FieldError> {

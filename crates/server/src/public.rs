@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::AuthMethod;
+use tessera_core::tokens::json_plain;
 use tessera_core::{Authority, Dialect, OAuthError, TokenInfo, TokenRequest};
 use tessera_proto::{ActiveToken, InactiveToken, Introspection, Metadata, TokenResponse};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -125,15 +126,23 @@ fn request_host(parts: &Parts) -> Option<&str> {
     Some(host)
 }
 
-async fn oauth_params(
+/// The request body, within the configured limit; [`Params::parse`] reads it.
+async fn oauth_body(
     state: &PublicState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Params, PublicError> {
-    let body = read_body(headers, body, state.body_limit)
+) -> Result<Bytes, PublicError> {
+    read_body(headers, body, state.body_limit)
         .await
-        .map_err(PublicError::PayloadTooLarge)?;
-    Params::parse(headers, &body)
+        .map_err(PublicError::PayloadTooLarge)
+}
+
+/// `value` as JSON; `hint` is about the size to expect, so the buffer rarely grows.
+fn to_json(value: &impl serde::Serialize, hint: usize) -> Result<Vec<u8>, OAuthError> {
+    let mut out = Vec::with_capacity(hint);
+    serde_json::to_writer(&mut out, value)
+        .map_err(|_| OAuthError::ServerError("could not write the response".into()))?;
+    Ok(out)
 }
 
 fn json_no_store(body: Vec<u8>) -> Response {
@@ -192,7 +201,8 @@ async fn token_inner(
     body: Body,
     dialect: Dialect,
 ) -> Result<Response, PublicError> {
-    let params = oauth_params(state, headers, body).await?;
+    let body = oauth_body(state, headers, body).await?;
+    let params = Params::parse(headers, &body)?;
     let grant_type = params
         .single("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?
@@ -207,6 +217,10 @@ async fn token_inner(
     };
     let granted = state.authority.grant(realm, &request).await?;
     let keycloak = dialect == Dialect::Keycloak;
+    let size_hint = granted.access_token.len()
+        + granted.refresh_token.as_ref().map_or(0, String::len)
+        + granted.scope.len()
+        + 192;
     let response = TokenResponse {
         access_token: granted.access_token,
         token_type: granted.token_type.to_owned(),
@@ -218,9 +232,73 @@ async fn token_inner(
         not_before_policy: keycloak.then_some(0),
         session_state: if keycloak { granted.session } else { None },
     };
-    let body = serde_json::to_vec(&response)
-        .map_err(|_| OAuthError::ServerError("could not write the response".into()))?;
+    let body = token_response_json(&response, size_hint)?;
     Ok(json_no_store(body))
+}
+
+/// `response` exactly as `serde_json` writes it. When no string needs escaping (the
+/// usual case: tokens are base64url), it is written directly, which spares
+/// serde_json's byte-by-byte escaping scan over the long token.
+fn token_response_json(response: &TokenResponse, hint: usize) -> Result<Vec<u8>, OAuthError> {
+    // Destructured in full, so that a field added to the type cannot be missed here.
+    let TokenResponse {
+        access_token,
+        token_type,
+        expires_in,
+        scope,
+        refresh_token,
+        refresh_expires_in,
+        not_before_policy,
+        session_state,
+    } = response;
+    let plain = [
+        Some(access_token),
+        Some(token_type),
+        scope.as_ref(),
+        refresh_token.as_ref(),
+        session_state.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .all(|text| json_plain(text));
+    if !plain {
+        return to_json(response, hint);
+    }
+    let mut out = Vec::with_capacity(hint);
+    let string = |out: &mut Vec<u8>, name: &str, value: &str| {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    };
+    string(&mut out, "{\"access_token\":", access_token);
+    string(&mut out, ",\"token_type\":", token_type);
+    out.extend_from_slice(b",\"expires_in\":");
+    write_json(&mut out, expires_in)?;
+    if let Some(scope) = scope {
+        string(&mut out, ",\"scope\":", scope);
+    }
+    if let Some(refresh_token) = refresh_token {
+        string(&mut out, ",\"refresh_token\":", refresh_token);
+    }
+    if let Some(secs) = refresh_expires_in {
+        out.extend_from_slice(b",\"refresh_expires_in\":");
+        write_json(&mut out, secs)?;
+    }
+    if let Some(policy) = not_before_policy {
+        out.extend_from_slice(b",\"not-before-policy\":");
+        write_json(&mut out, policy)?;
+    }
+    if let Some(session) = session_state {
+        string(&mut out, ",\"session_state\":", session);
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) -> Result<(), OAuthError> {
+    serde_json::to_writer(out, value)
+        .map_err(|_| OAuthError::ServerError("could not write the response".into()))
 }
 
 async fn introspect(
@@ -229,7 +307,8 @@ async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
-    let params = oauth_params(&state, &headers, body).await?;
+    let body = oauth_body(&state, &headers, body).await?;
+    let params = Params::parse(&headers, &body)?;
     let auth = client_auth(&headers, &params)?;
     let token = params
         .single("token")?
@@ -244,8 +323,7 @@ async fn introspect(
             Introspection::Inactive(InactiveToken { active: false })
         }
     };
-    let body = serde_json::to_vec(&answer)
-        .map_err(|_| OAuthError::ServerError("could not write the response".into()))?;
+    let body = to_json(&answer, 512)?;
     Ok(json_no_store(body))
 }
 
@@ -271,7 +349,8 @@ async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
-    let params = oauth_params(&state, &headers, body).await?;
+    let body = oauth_body(&state, &headers, body).await?;
+    let params = Params::parse(&headers, &body)?;
     let auth = client_auth(&headers, &params)?;
     let token = params
         .single("token")?
@@ -418,4 +497,54 @@ async fn not_found() -> PublicError {
 
 async fn method_not_allowed() -> PublicError {
     PublicError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_responses_are_written_as_serde_json_writes_them() {
+        let base = TokenResponse {
+            access_token: "tsr_at_AbC-_09".into(),
+            token_type: "Bearer".into(),
+            expires_in: 3600,
+            scope: None,
+            refresh_token: None,
+            refresh_expires_in: None,
+            not_before_policy: None,
+            session_state: None,
+        };
+        let keycloak = TokenResponse {
+            scope: Some(String::new()),
+            refresh_token: Some("tsr_rt_x".into()),
+            refresh_expires_in: Some(0),
+            not_before_policy: Some(0),
+            session_state: Some("0191-ab".into()),
+            ..base.clone()
+        };
+        let escaped = TokenResponse {
+            access_token: "a\"b\\c\u{1}d\u{7f}é".into(),
+            scope: Some("read write".into()),
+            not_before_policy: Some(-5),
+            ..base.clone()
+        };
+        let session_escaped = TokenResponse {
+            session_state: Some("x\ny".into()),
+            ..keycloak.clone()
+        };
+        for response in [base, keycloak, escaped, session_escaped] {
+            let want = serde_json::to_vec(&response).unwrap();
+            for hint in [0, 512] {
+                assert_eq!(
+                    String::from_utf8(token_response_json(&response, hint).unwrap()).unwrap(),
+                    String::from_utf8(want.clone()).unwrap()
+                );
+            }
+        }
+        assert!(json_plain("tsr_at_AbC-_09 é~\u{7f}"));
+        for bad in ["\"", "\\", "\n", "\u{1f}", "a\u{0}"] {
+            assert!(!json_plain(bad), "{bad:?}");
+        }
+    }
 }

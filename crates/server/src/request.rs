@@ -1,6 +1,8 @@
 //! Reading OAuth requests off the wire: the form or JSON body, and the client's
 //! credentials from the `Authorization` header or the body.
 
+use std::borrow::Cow;
+
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -24,43 +26,65 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 }
 
 /// The parameters of a request body, in order, empty values dropped (RFC 6749 §3.1).
+/// Names and values borrow from the body unless decoding changed them.
 #[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Params {
+impl<'a> Params<'a> {
     /// Reads a body as its `Content-Type` says: form (also when no type is given and
     /// the body does not look like JSON) or JSON.
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, PublicError> {
+    pub fn parse(headers: &HeaderMap, body: &'a [u8]) -> Result<Self, PublicError> {
         let content_type = match headers.get_all(header::CONTENT_TYPE).iter().next_back() {
             Some(value) => Some(
                 value
                     .to_str()
                     .map_err(|_| OAuthError::invalid_request("malformed Content-Type"))?
-                    .trim()
-                    .to_ascii_lowercase(),
+                    .trim(),
             ),
             None => None,
         };
+        // Lower-cased only when it has capitals (rarely), to compare media types.
+        let content_type = content_type.map(|ct| {
+            if ct.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(ct.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(ct)
+            }
+        });
         let essence = content_type
             .as_deref()
             .map(|ct| ct.split(';').next().unwrap_or_default().trim());
         match essence {
-            Some("application/x-www-form-urlencoded") => Self::form(body),
+            Some("application/x-www-form-urlencoded") => Ok(Self::form(body)),
             Some(ct) if ct == "application/json" || ct.ends_with("+json") => Self::json(body),
             None | Some("") if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => {
                 Self::json(body)
             }
-            None | Some("") => Self::form(body),
+            None | Some("") => Ok(Self::form(body)),
             Some(_) => Err(PublicError::UnsupportedMediaType),
         }
     }
 
-    fn form(body: &[u8]) -> Result<Self, PublicError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
-        Ok(Self(
-            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-        ))
+    /// `application/x-www-form-urlencoded` as the URL standard parses it (what
+    /// `serde_urlencoded` does): `&`-separated, empty pieces skipped, split at the first
+    /// `=`, `+` read as a space, percent-decoded, invalid UTF-8 replaced. Never fails.
+    fn form(body: &'a [u8]) -> Self {
+        let pairs = body
+            .split(|&b| b == b'&')
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| {
+                let (name, value) = match piece.iter().position(|&b| b == b'=') {
+                    Some(at) => {
+                        let (name, rest) = piece.split_at(at);
+                        (name, rest.get(1..).unwrap_or_default())
+                    }
+                    None => (piece, &[][..]),
+                };
+                (form_component(name), form_component(value))
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        Self(pairs)
     }
 
     fn json(body: &[u8]) -> Result<Self, PublicError> {
@@ -70,13 +94,13 @@ impl Params {
         let JsonPairs(members) = serde_json::from_slice(body).map_err(|_| {
             OAuthError::invalid_request("the JSON body is malformed or not an object")
         })?;
-        let mut pairs = Vec::with_capacity(members.len());
+        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(members.len());
         for (name, value) in members {
             match value {
                 serde_json::Value::Null => {}
-                serde_json::Value::String(s) => pairs.push((name, s)),
-                serde_json::Value::Number(n) => pairs.push((name, n.to_string())),
-                serde_json::Value::Bool(b) => pairs.push((name, b.to_string())),
+                serde_json::Value::String(s) => pairs.push((name.into(), s.into())),
+                serde_json::Value::Number(n) => pairs.push((name.into(), n.to_string().into())),
+                serde_json::Value::Bool(b) => pairs.push((name.into(), b.to_string().into())),
                 // `resource` may be given several times (RFC 8707); in JSON, as an array.
                 serde_json::Value::Array(items) => {
                     for item in items {
@@ -86,7 +110,7 @@ impl Params {
                             ))
                             .into());
                         };
-                        pairs.push((name.clone(), s));
+                        pairs.push((name.clone().into(), s.into()));
                     }
                 }
                 serde_json::Value::Object(_) => {
@@ -105,7 +129,7 @@ impl Params {
     /// A parameter that may appear at most once (RFC 6749 §3.2).
     pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
         let mut found = self.0.iter().filter(|(n, _)| n == name);
-        let first = found.next().map(|(_, v)| v.as_str());
+        let first = found.next().map(|(_, v)| v.as_ref());
         if found.next().is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "parameter {name} is repeated"
@@ -118,8 +142,44 @@ impl Params {
         self.0
             .iter()
             .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.clone().into_owned())
             .collect()
+    }
+}
+
+/// One name or value of a form body: `+` is a space, then percent-decoding, then
+/// UTF-8 with invalid sequences replaced. Borrowed when nothing needed decoding.
+fn form_component(raw: &[u8]) -> Cow<'_, str> {
+    // The usual case (a token, a grant type): nothing to decode, and plain UTF-8.
+    // Scanned without an early exit, so that the compiler can use wide registers.
+    let plain = !raw
+        .iter()
+        .fold(false, |seen, &b| seen | (b == b'+') | (b == b'%'));
+    if plain {
+        return match std::str::from_utf8(raw) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+    }
+    let spaced: Cow<'_, [u8]> = if raw.contains(&b'+') {
+        Cow::Owned(
+            raw.iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let decoded: Cow<'_, [u8]> = match Cow::from(percent_encoding::percent_decode(&spaced)) {
+        Cow::Owned(bytes) => Cow::Owned(bytes),
+        Cow::Borrowed(_) => spaced,
+    };
+    match decoded {
+        Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
+        Cow::Owned(bytes) => Cow::Owned(
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
     }
 }
 
@@ -154,7 +214,7 @@ impl<'de> serde::Deserialize<'de> for JsonPairs {
 
 /// Which client is calling and how it proves it; two methods at once is an error
 /// (RFC 6749 §2.3).
-pub fn client_auth(headers: &HeaderMap, params: &Params) -> Result<ClientAuth, OAuthError> {
+pub fn client_auth(headers: &HeaderMap, params: &Params<'_>) -> Result<ClientAuth, OAuthError> {
     let basic = basic_credentials(headers)?;
     let body_id = params.single("client_id")?;
     let body_secret = params.single("client_secret")?;
@@ -233,6 +293,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 }
 
 fn form_decode(text: &str) -> Option<String> {
+    if !text.contains(['+', '%']) {
+        return Some(text.to_owned());
+    }
     let spaced = text.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
@@ -287,6 +350,42 @@ mod tests {
         assert!(Params::parse(&headers(&[("content-type", "application/json")]), b"{").is_err());
         let repeated = Params::parse(&HeaderMap::new(), b"scope=a&scope=b").unwrap();
         assert!(repeated.single("scope").is_err());
+        let upper = Params::parse(
+            &headers(&[(
+                "content-type",
+                "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+            )]),
+            b"grant_type=x",
+        )
+        .unwrap();
+        assert_eq!(upper.single("grant_type").unwrap(), Some("x"));
+    }
+
+    #[test]
+    fn form_bodies_read_as_serde_urlencoded_reads_them() {
+        for body in [
+            &b"grant_type=client_credentials"[..],
+            b"a=1&&b=2&c&=d&e==f&g=h%3D&i=+j+k%2B&l=%zz%4&m=%FF%c3%a9&n=\xff&%61=b",
+            b"&&&",
+            b"",
+            b"x=%E2%82%AC+%2b+caf\xc3\xa9",
+            b"a=b=c&a%26b=c%3Dd",
+        ] {
+            let want: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap();
+            let want: Vec<(String, String)> =
+                want.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            let got: Vec<(String, String)> = Params::form(body)
+                .0
+                .into_iter()
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(body));
+        }
+        let mut raw = b"k=".to_vec();
+        raw.extend_from_slice(&[0xff, b'+', 0xc3, 0xa9, b'%', b'F', b'F']);
+        let want: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw).unwrap();
+        let got = Params::form(&raw);
+        assert_eq!(got.single("k").unwrap(), Some(want[0].1.as_str()));
     }
 
     #[test]

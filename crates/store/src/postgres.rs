@@ -14,17 +14,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tessera_core::domain::{Application, Realm};
 use tessera_core::error::StoreError;
 use tessera_core::store::{
-    Change, ChangeEntry, RefreshFamily, RefreshUse, Revocation, Store, StoredKey,
+    AppQuery, AuditQuery, AuditRecord, Change, ChangeEntry, ChangeSignal, RefreshFamily,
+    RefreshUse, Revocation, Store, StoredKey, USAGE_KEPT_HOURS, UsageKey,
 };
 
 use crate::records::{
     ApplicationRow, alg_from_column, application_data, application_from_row, change_columns,
-    change_from_columns, realm_data, realm_from_row,
+    change_from_columns, contains_pattern, realm_data, realm_from_row,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -128,6 +129,11 @@ impl PostgresStore {
                  (SELECT kid FROM signing_keys WHERE expires_at <= $1 LIMIT $2)",
                 now_s,
             ),
+            (
+                "DELETE FROM usage_hourly WHERE (realm_id, client_id, hour) IN \
+                 (SELECT realm_id, client_id, hour FROM usage_hourly WHERE hour < $1 LIMIT $2)",
+                now_s.div_euclid(3600) - USAGE_KEPT_HOURS,
+            ),
             // Keep the newest entry whatever its age: it carries the sequence forward.
             (
                 "DELETE FROM changes WHERE seq IN \
@@ -202,7 +208,28 @@ async fn record(tx: &mut Transaction<'_, Postgres>, change: &Change) -> Result<(
     .execute(&mut **tx)
     .await
     .map_err(unavailable)?;
+    // Delivered at commit, and only then, to every node listening on this schema.
+    sqlx::query(&format!("SELECT pg_notify({CHANGE_CHANNEL}, '')"))
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
     Ok(())
+}
+
+/// The notification channel of this schema's change log: schemas sharing a database
+/// (the tests do) keep apart, and the name stays under PostgreSQL's 63 bytes.
+const CHANGE_CHANNEL: &str = "'tessera_changes_' || md5(current_schema())";
+
+/// LISTEN on the change channel, over a connection of its own.
+struct PgChangeSignal(PgListener);
+
+#[async_trait]
+impl ChangeSignal for PgChangeSignal {
+    async fn wait(&mut self) -> Result<(), StoreError> {
+        // `None` means the connection was lost and is being made again: notifications
+        // may have been missed meanwhile, so it is a signal too.
+        self.0.try_recv().await.map(|_| ()).map_err(unavailable)
+    }
 }
 
 fn realm_row(row: &PgRow) -> Result<Realm, StoreError> {
@@ -225,6 +252,18 @@ fn application_row(row: &PgRow) -> Result<Application, StoreError> {
     })
 }
 
+fn audit_row(row: &PgRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: row.try_get("seq").map_err(unavailable)?,
+        at_ms: row.try_get("at_ms").map_err(unavailable)?,
+        actor: row.try_get("actor").map_err(unavailable)?,
+        action: row.try_get("action").map_err(unavailable)?,
+        realm: row.try_get("realm").map_err(unavailable)?,
+        client_id: row.try_get("client_id").map_err(unavailable)?,
+        detail: row.try_get("detail").map_err(unavailable)?,
+    })
+}
+
 fn key_row(row: &PgRow) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
         kid: row.try_get("kid").map_err(unavailable)?,
@@ -232,6 +271,7 @@ fn key_row(row: &PgRow) -> Result<StoredKey, StoreError> {
         alg: alg_from_column(row.try_get::<&str, _>("alg").map_err(unavailable)?)?,
         sealed_private: row.try_get("sealed_private").map_err(unavailable)?,
         created_at: row.try_get("created_at").map_err(unavailable)?,
+        activates_at: row.try_get("activates_at").map_err(unavailable)?,
         retired_at: row.try_get("retired_at").map_err(unavailable)?,
         expires_at: row.try_get("expires_at").map_err(unavailable)?,
     })
@@ -256,7 +296,8 @@ const PURGE_UNLOCK: &str =
     "SELECT pg_advisory_unlock(hashtext('tessera purge'), hashtext(current_schema()))";
 
 const APP_COLUMNS: &str = "realm_id, client_id, name, data, created_at, updated_at";
-const KEY_COLUMNS: &str = "kid, realm_id, alg, sealed_private, created_at, retired_at, expires_at";
+const KEY_COLUMNS: &str =
+    "kid, realm_id, alg, sealed_private, created_at, activates_at, retired_at, expires_at";
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -371,6 +412,101 @@ impl Store for PostgresStore {
         rows.iter().map(application_row).collect()
     }
 
+    async fn application_page(
+        &self,
+        realm_id: &str,
+        query: &AppQuery,
+    ) -> Result<Vec<Application>, StoreError> {
+        let pattern = query.search.as_deref().map(contains_pattern);
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE realm_id = $1 AND client_id > $2 \
+             AND ($3::TEXT IS NULL OR name ILIKE $3 OR client_id ILIKE $3) \
+             ORDER BY client_id LIMIT $4"
+        ))
+        .bind(realm_id)
+        .bind(query.after.as_deref().unwrap_or(""))
+        .bind(pattern.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(application_row).collect()
+    }
+
+    async fn add_usage(&self, counts: &[(UsageKey, u64)]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for (key, tokens) in counts {
+            sqlx::query(
+                "INSERT INTO usage_hourly (realm_id, client_id, hour, tokens) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (realm_id, client_id, hour) \
+                 DO UPDATE SET tokens = usage_hourly.tokens + excluded.tokens",
+            )
+            .bind(&key.realm_id)
+            .bind(&key.client_id)
+            .bind(key.hour)
+            .bind(i64::try_from(*tokens).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn usage(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT hour, tokens FROM usage_hourly WHERE realm_id = $1 AND client_id = $2 \
+             AND hour >= $3 ORDER BY hour",
+        )
+        .bind(realm_id)
+        .bind(client_id)
+        .bind(since_hour)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(hour, tokens)| (hour, u64::try_from(tokens).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at_ms, actor, action, realm, client_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(record.at_ms)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.realm)
+        .bind(record.client_id.as_deref())
+        .bind(&record.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, actor, action, realm, client_id, detail FROM audit_log \
+             WHERE seq < $1 AND ($2::TEXT IS NULL OR realm = $2) \
+             AND ($3::TEXT IS NULL OR client_id = $3) ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(query.before.unwrap_or(i64::MAX))
+        .bind(query.realm.as_deref())
+        .bind(query.client_id.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(audit_row).collect()
+    }
+
     async fn find_application(
         &self,
         realm_id: &str,
@@ -471,9 +607,44 @@ impl Store for PostgresStore {
         rows.iter().map(key_row).collect()
     }
 
-    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+    async fn rotate_signing_key(
+        &self,
+        key: &StoredKey,
+        keep_old_until: i64,
+        unless_since: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        // Taken first here (rather than last, as `record` does), so that two nodes
+        // rotating at once take turns and the second sees the first one's key.
+        sqlx::query(CHANGE_LOG_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if let Some(since) = unless_since {
+            let newer: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE realm_id = $1 AND activates_at >= $2)",
+            )
+            .bind(&key.realm_id)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if newer {
+                return Ok(false);
+            }
+        }
         insert_key(&mut tx, key).await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1), \
+             expires_at = COALESCE(expires_at, $2) WHERE realm_id = $3 AND kid <> $4",
+        )
+        .bind(key.activates_at)
+        .bind(keep_old_until)
+        .bind(&key.realm_id)
+        .bind(&key.kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         record(
             &mut tx,
             &Change::Keys {
@@ -481,36 +652,8 @@ impl Store for PostgresStore {
             },
         )
         .await?;
-        tx.commit().await.map_err(unavailable)
-    }
-
-    async fn retire_signing_key(
-        &self,
-        realm_id: &str,
-        kid: &str,
-        retired_at: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1), \
-             expires_at = COALESCE(expires_at, $2) WHERE realm_id = $3 AND kid = $4",
-        )
-        .bind(retired_at)
-        .bind(expires_at)
-        .bind(realm_id)
-        .bind(kid)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        record(
-            &mut tx,
-            &Change::Keys {
-                realm_id: realm_id.to_owned(),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn revocations(&self, now_s: i64) -> Result<Vec<Revocation>, StoreError> {
@@ -650,6 +793,18 @@ impl Store for PostgresStore {
         Ok(claimed.is_some())
     }
 
+    async fn change_signal(&self) -> Result<Option<Box<dyn ChangeSignal>>, StoreError> {
+        let channel: String = sqlx::query_scalar(&format!("SELECT {CHANGE_CHANNEL}"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        listener.listen(&channel).await.map_err(unavailable)?;
+        Ok(Some(Box::new(PgChangeSignal(listener))))
+    }
+
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, kind, realm_id, key FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -711,13 +866,14 @@ fn app_change(realm_id: &str, client_id: &str) -> Change {
 
 async fn insert_key(tx: &mut Transaction<'_, Postgres>, key: &StoredKey) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
     .bind(&key.kid)
     .bind(&key.realm_id)
     .bind(key.alg.as_str())
     .bind(&key.sealed_private)
     .bind(key.created_at)
+    .bind(key.activates_at)
     .bind(key.retired_at)
     .bind(key.expires_at)
     .execute(&mut **tx)

@@ -22,6 +22,8 @@ pub(crate) struct RealmData {
     token_type: String,
     credential_window_secs: u64,
     assertion_max_lifetime_secs: u64,
+    #[serde(default)]
+    key_rotation_secs: Option<u64>,
 }
 
 pub(crate) fn realm_data(realm: &Realm) -> Result<String, StoreError> {
@@ -39,6 +41,7 @@ pub(crate) fn realm_data(realm: &Realm) -> Result<String, StoreError> {
         token_type: realm.token_type.as_str().to_owned(),
         credential_window_secs: realm.credential_window_secs,
         assertion_max_lifetime_secs: realm.assertion_max_lifetime_secs,
+        key_rotation_secs: realm.key_rotation_secs,
     };
     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -80,6 +83,7 @@ pub(crate) fn realm_from_row(
             .map_err(corrupt_field)?,
         credential_window_secs: data.credential_window_secs,
         assertion_max_lifetime_secs: data.assertion_max_lifetime_secs,
+        key_rotation_secs: data.key_rotation_secs,
         created_at,
     })
 }
@@ -259,4 +263,18 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
         *slot = u8::from_str_radix(pair, 16).ok()?;
     }
     Some(out)
+}
+
+/// A `LIKE` pattern matching any text that contains `search` literally (escape `\`).
+pub(crate) fn contains_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }

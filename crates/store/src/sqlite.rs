@@ -10,12 +10,13 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tessera_core::domain::{Application, Realm};
 use tessera_core::error::StoreError;
 use tessera_core::store::{
-    Change, ChangeEntry, RefreshFamily, RefreshUse, Revocation, Store, StoredKey,
+    AppQuery, AuditQuery, AuditRecord, Change, ChangeEntry, RefreshFamily, RefreshUse, Revocation,
+    Store, StoredKey, USAGE_KEPT_HOURS, UsageKey,
 };
 
 use crate::records::{
     ApplicationRow, alg_from_column, application_data, application_from_row, change_columns,
-    change_from_columns, realm_data, realm_from_row,
+    change_from_columns, contains_pattern, realm_data, realm_from_row,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -54,6 +55,7 @@ impl SqliteStore {
             .map_err(unavailable)?;
         let store = Self { pool };
         if migrate {
+            let _only_us = migration_lock(Path::new(path)).await?;
             MIGRATOR
                 .run(&store.pool)
                 .await
@@ -85,6 +87,33 @@ impl SqliteStore {
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         self.pool.begin().await.map_err(unavailable)
     }
+}
+
+/// An exclusive lock on a file beside the database, held while migrations run.
+/// SQLite gives the migrator no lock of its own, so two processes opening a new data
+/// directory at once (a server starting, and a CLI command run beside it) would both
+/// apply the first migration. `None` for an in-memory database.
+async fn migration_lock(db: &Path) -> Result<Option<std::fs::File>, StoreError> {
+    let name = db.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.contains("mode=memory") {
+        return Ok(None);
+    }
+    let lock_path = std::path::PathBuf::from(format!("{name}.migrate-lock"));
+    let failed = |e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot lock {}: {e}", lock_path.display()))
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(failed)?;
+    // Waiting for another process's migrations blocks: off the async threads.
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map(Some)
+        .map_err(failed)
 }
 
 fn unavailable(err: sqlx::Error) -> StoreError {
@@ -133,6 +162,18 @@ fn application_row(row: &sqlx::sqlite::SqliteRow) -> Result<Application, StoreEr
     })
 }
 
+fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: row.try_get("seq").map_err(unavailable)?,
+        at_ms: row.try_get("at_ms").map_err(unavailable)?,
+        actor: row.try_get("actor").map_err(unavailable)?,
+        action: row.try_get("action").map_err(unavailable)?,
+        realm: row.try_get("realm").map_err(unavailable)?,
+        client_id: row.try_get("client_id").map_err(unavailable)?,
+        detail: row.try_get("detail").map_err(unavailable)?,
+    })
+}
+
 fn key_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
         kid: row.try_get("kid").map_err(unavailable)?,
@@ -140,6 +181,7 @@ fn key_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredKey, StoreError> {
         alg: alg_from_column(row.try_get::<&str, _>("alg").map_err(unavailable)?)?,
         sealed_private: row.try_get("sealed_private").map_err(unavailable)?,
         created_at: row.try_get("created_at").map_err(unavailable)?,
+        activates_at: row.try_get("activates_at").map_err(unavailable)?,
         retired_at: row.try_get("retired_at").map_err(unavailable)?,
         expires_at: row.try_get("expires_at").map_err(unavailable)?,
     })
@@ -155,7 +197,8 @@ fn revocation_row(row: &sqlx::sqlite::SqliteRow) -> Result<Revocation, StoreErro
 }
 
 const APP_COLUMNS: &str = "realm_id, client_id, name, data, created_at, updated_at";
-const KEY_COLUMNS: &str = "kid, realm_id, alg, sealed_private, created_at, retired_at, expires_at";
+const KEY_COLUMNS: &str =
+    "kid, realm_id, alg, sealed_private, created_at, activates_at, retired_at, expires_at";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -271,6 +314,104 @@ impl Store for SqliteStore {
         rows.iter().map(application_row).collect()
     }
 
+    async fn application_page(
+        &self,
+        realm_id: &str,
+        query: &AppQuery,
+    ) -> Result<Vec<Application>, StoreError> {
+        let pattern = query.search.as_deref().map(contains_pattern);
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE realm_id = ? AND client_id > ? \
+             AND (? IS NULL OR name LIKE ? ESCAPE '\\' OR client_id LIKE ? ESCAPE '\\') \
+             ORDER BY client_id LIMIT ?"
+        ))
+        .bind(realm_id)
+        .bind(query.after.as_deref().unwrap_or(""))
+        .bind(pattern.as_deref())
+        .bind(pattern.as_deref())
+        .bind(pattern.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(application_row).collect()
+    }
+
+    async fn add_usage(&self, counts: &[(UsageKey, u64)]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for (key, tokens) in counts {
+            sqlx::query(
+                "INSERT INTO usage_hourly (realm_id, client_id, hour, tokens) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (realm_id, client_id, hour) DO UPDATE SET tokens = tokens + excluded.tokens",
+            )
+            .bind(&key.realm_id)
+            .bind(&key.client_id)
+            .bind(key.hour)
+            .bind(i64::try_from(*tokens).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn usage(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT hour, tokens FROM usage_hourly WHERE realm_id = ? AND client_id = ? AND hour >= ? \
+             ORDER BY hour",
+        )
+        .bind(realm_id)
+        .bind(client_id)
+        .bind(since_hour)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(hour, tokens)| (hour, u64::try_from(tokens).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at_ms, actor, action, realm, client_id, detail) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(record.at_ms)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.realm)
+        .bind(record.client_id.as_deref())
+        .bind(&record.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, actor, action, realm, client_id, detail FROM audit_log \
+             WHERE seq < ? AND (? IS NULL OR realm = ?) AND (? IS NULL OR client_id = ?) \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(query.before.unwrap_or(i64::MAX))
+        .bind(query.realm.as_deref())
+        .bind(query.realm.as_deref())
+        .bind(query.client_id.as_deref())
+        .bind(query.client_id.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(audit_row).collect()
+    }
+
     async fn find_application(
         &self,
         realm_id: &str,
@@ -368,9 +509,49 @@ impl Store for SqliteStore {
         rows.iter().map(key_row).collect()
     }
 
-    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+    async fn rotate_signing_key(
+        &self,
+        key: &StoredKey,
+        keep_old_until: i64,
+        unless_since: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        insert_key(&mut tx, key).await?;
+        // One statement checks and inserts, so a CLI and a server rotating at once
+        // cannot both pass the check.
+        let added = sqlx::query(&format!(
+            "INSERT INTO signing_keys ({KEY_COLUMNS}) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS \
+             (SELECT 1 FROM signing_keys WHERE realm_id = ? AND activates_at >= ?)"
+        ))
+        .bind(&key.kid)
+        .bind(&key.realm_id)
+        .bind(key.alg.as_str())
+        .bind(&key.sealed_private)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retired_at)
+        .bind(key.expires_at)
+        .bind(&key.realm_id)
+        .bind(unless_since.unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_or_unavailable(format!("signing key {}", key.kid)))?
+        .rows_affected()
+            > 0;
+        if !added {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?), \
+             expires_at = COALESCE(expires_at, ?) WHERE realm_id = ? AND kid <> ?",
+        )
+        .bind(key.activates_at)
+        .bind(keep_old_until)
+        .bind(&key.realm_id)
+        .bind(&key.kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         record(
             &mut tx,
             &Change::Keys {
@@ -378,35 +559,8 @@ impl Store for SqliteStore {
             },
         )
         .await?;
-        tx.commit().await.map_err(unavailable)
-    }
-
-    async fn retire_signing_key(
-        &self,
-        realm_id: &str,
-        kid: &str,
-        retired_at: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?), expires_at = COALESCE(expires_at, ?) WHERE realm_id = ? AND kid = ?",
-        )
-        .bind(retired_at)
-        .bind(expires_at)
-        .bind(realm_id)
-        .bind(kid)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        record(
-            &mut tx,
-            &Change::Keys {
-                realm_id: realm_id.to_owned(),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn revocations(&self, now_s: i64) -> Result<Vec<Revocation>, StoreError> {
@@ -573,6 +727,10 @@ impl Store for SqliteStore {
                 "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 now_s,
             ),
+            (
+                "DELETE FROM usage_hourly WHERE hour < ?",
+                now_s.div_euclid(3600) - USAGE_KEPT_HOURS,
+            ),
             // Keep the newest entry whatever its age: it carries the sequence forward.
             (
                 "DELETE FROM changes WHERE at < ? AND seq < (SELECT MAX(seq) FROM changes)",
@@ -599,13 +757,14 @@ fn app_change(realm_id: &str, client_id: &str) -> Change {
 
 async fn insert_key(tx: &mut Transaction<'_, Sqlite>, key: &StoredKey) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&key.kid)
     .bind(&key.realm_id)
     .bind(key.alg.as_str())
     .bind(&key.sealed_private)
     .bind(key.created_at)
+    .bind(key.activates_at)
     .bind(key.retired_at)
     .bind(key.expires_at)
     .execute(&mut **tx)

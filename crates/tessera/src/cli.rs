@@ -33,6 +33,21 @@ pub enum Command {
     /// Manage applications (OAuth clients) of a realm.
     #[command(subcommand)]
     App(AppCommand),
+    /// Show the audit log of administrative changes, newest first.
+    Audit {
+        /// Only this realm's changes.
+        #[arg(long)]
+        realm: Option<String>,
+        /// Only this application's changes.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = tessera_server::operations::DEFAULT_PAGE)]
+        limit: u32,
+        /// Only entries older than this seq (the last one of the previous page).
+        #[arg(long)]
+        before: Option<i64>,
+    },
     /// Fetch an access token from a token endpoint and print it (cached until shortly
     /// before it expires).
     Token(Box<TokenArgs>),
@@ -58,9 +73,20 @@ pub enum RealmCommand {
         /// Remove the realm's own public URL.
         #[arg(long, conflicts_with = "public_url")]
         clear_public_url: bool,
+        /// Stop rotating keys on a schedule.
+        #[arg(long, conflicts_with = "key_rotation")]
+        no_key_rotation: bool,
     },
     /// Delete a realm with its applications.
     Delete { name: String },
+    /// Add a new signing key: published in the JWKS at once, signing after a lead.
+    /// The keys it replaces stay published until every token they signed expired.
+    RotateKeys {
+        name: String,
+        /// Seconds until the new key signs (0: at once; every node switches within a second).
+        #[arg(long, default_value_t = tessera_server::operations::DEFAULT_KEY_LEAD_SECS)]
+        activate_in: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +109,9 @@ pub struct RealmSettings {
     /// How token_type is spelled: Bearer or bearer.
     #[arg(long)]
     pub token_type: Option<String>,
+    /// Rotate signing keys on a schedule: seconds between rotations (at least 86400).
+    #[arg(long)]
+    pub key_rotation: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +132,15 @@ pub enum AppCommand {
     List {
         #[command(flatten)]
         realm: RealmArg,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = tessera_server::operations::DEFAULT_PAGE)]
+        limit: u32,
+        /// Start after this client_id (the last one of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// Only those whose name or client_id contains this text (ignoring case).
+        #[arg(long)]
+        search: Option<String>,
     },
     /// Show one application.
     Show {

@@ -10,9 +10,11 @@ use anyhow::Context;
 use clap::Parser;
 use tessera_core::ManageError;
 use tessera_proto::{
-    ApplicationCreate, ApplicationPatch, IssueToken, RealmCreate, RealmPatch, SecretRotate,
+    ApplicationCreate, ApplicationList, ApplicationPatch, AuditList, IssueToken, KeyRotate,
+    RealmCreate, RealmPatch, SecretRotate,
 };
-use tessera_server::{AdminKeySource, Config, operations};
+use tessera_server::operations::{self, Actor};
+use tessera_server::{AdminKeySource, Config};
 
 use crate::cli::{AppCommand, AppSettings, Cli, Command, RealmCommand, RealmSettings};
 use crate::output::Output;
@@ -64,6 +66,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Realm(command) => realm(&config, command, &out).await,
         Command::App(command) => app(&config, command, &out).await,
+        Command::Audit {
+            realm,
+            client_id,
+            limit,
+            before,
+        } => {
+            let authority = authority(&config).await?;
+            let query = AuditList {
+                limit: Some(limit.to_string()),
+                before: before.map(|b| b.to_string()),
+                realm,
+                client_id,
+            };
+            let page = operations::list_audit(&authority, query).await?;
+            out.audit(&page.items);
+            if let Some(next) = page.next.and_then(|n| n.before) {
+                out.more(&format!("--before {next}"));
+            }
+            Ok(())
+        }
         Command::Token(args) => token::run(*args, out.json).await,
     }
 }
@@ -148,8 +170,9 @@ async fn realm(config: &Config, command: RealmCommand, out: &Output) -> anyhow::
                 signing_alg: settings.signing_alg,
                 token_prefix: settings.token_prefix,
                 token_type: settings.token_type,
+                key_rotation: settings.key_rotation,
             };
-            out.realm(&operations::create_realm(authority, input).await?);
+            out.realm(&operations::create_realm(authority, &Actor::cli(), input).await?);
         }
         RealmCommand::List => out.realms(&operations::list_realms(authority)),
         RealmCommand::Show { name } => out.realm(&operations::show_realm(authority, &name)?),
@@ -157,6 +180,7 @@ async fn realm(config: &Config, command: RealmCommand, out: &Output) -> anyhow::
             name,
             settings,
             clear_public_url,
+            no_key_rotation,
         } => {
             let RealmSettings {
                 hosts,
@@ -165,6 +189,7 @@ async fn realm(config: &Config, command: RealmCommand, out: &Output) -> anyhow::
                 signing_alg,
                 token_prefix,
                 token_type,
+                key_rotation,
             } = settings;
             let patch = RealmPatch {
                 hosts: (!hosts.is_empty()).then_some(hosts),
@@ -177,11 +202,22 @@ async fn realm(config: &Config, command: RealmCommand, out: &Output) -> anyhow::
                 signing_alg,
                 token_prefix,
                 token_type,
+                key_rotation: if no_key_rotation {
+                    Some(None)
+                } else {
+                    key_rotation.map(Some)
+                },
             };
-            out.realm(&operations::update_realm(authority, &name, patch).await?);
+            out.realm(&operations::update_realm(authority, &Actor::cli(), &name, patch).await?);
+        }
+        RealmCommand::RotateKeys { name, activate_in } => {
+            let input = KeyRotate {
+                activate_in: Some(activate_in),
+            };
+            out.realm(&operations::rotate_keys(authority, &Actor::cli(), &name, input).await?);
         }
         RealmCommand::Delete { name } => {
-            operations::delete_realm(authority, &name).await?;
+            operations::delete_realm(authority, &Actor::cli(), &name).await?;
             out.done(&format!("Deleted realm {name}"));
         }
     }
@@ -238,11 +274,27 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 roles,
                 enabled: None,
             };
-            let created = operations::create_application(authority, &realm.realm, input).await?;
+            let created =
+                operations::create_application(authority, &Actor::cli(), &realm.realm, input)
+                    .await?;
             out.created_app(&created);
         }
-        AppCommand::List { realm } => {
-            out.apps(&operations::list_applications(authority, &realm.realm).await?);
+        AppCommand::List {
+            realm,
+            limit,
+            after,
+            search,
+        } => {
+            let query = ApplicationList {
+                limit: Some(limit.to_string()),
+                after,
+                q: search,
+            };
+            let page = operations::list_applications(authority, &realm.realm, query).await?;
+            out.apps(&page.items);
+            if let Some(next) = page.next.and_then(|n| n.after) {
+                out.more(&format!("--after {next}"));
+            }
         }
         AppCommand::Show { client_id, realm } => {
             out.app(&operations::show_application(authority, &realm.realm, &client_id).await?);
@@ -288,12 +340,19 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                     None
                 },
             };
-            let view =
-                operations::update_application(authority, &realm.realm, &client_id, patch).await?;
+            let view = operations::update_application(
+                authority,
+                &Actor::cli(),
+                &realm.realm,
+                &client_id,
+                patch,
+            )
+            .await?;
             out.app(&view);
         }
         AppCommand::Delete { client_id, realm } => {
-            operations::delete_application(authority, &realm.realm, &client_id).await?;
+            operations::delete_application(authority, &Actor::cli(), &realm.realm, &client_id)
+                .await?;
             out.done(&format!("Deleted application {client_id}"));
         }
         AppCommand::RotateSecret {
@@ -305,7 +364,14 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 grace_period: Some(grace_period),
             };
             out.rotated(
-                &operations::rotate_secret(authority, &realm.realm, &client_id, input).await?,
+                &operations::rotate_secret(
+                    authority,
+                    &Actor::cli(),
+                    &realm.realm,
+                    &client_id,
+                    input,
+                )
+                .await?,
             );
         }
         AppCommand::IssueToken {
@@ -318,10 +384,16 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 ttl,
                 scopes: split_scopes(scopes),
             };
-            out.token(&operations::issue_token(authority, &realm.realm, &client_id, input).await?);
+            out.token(
+                &operations::issue_token(authority, &Actor::cli(), &realm.realm, &client_id, input)
+                    .await?,
+            );
         }
         AppCommand::RevokeTokens { client_id, realm } => {
-            out.revoked(&operations::revoke_tokens(authority, &realm.realm, &client_id).await?);
+            out.revoked(
+                &operations::revoke_tokens(authority, &Actor::cli(), &realm.realm, &client_id)
+                    .await?,
+            );
         }
     }
     Ok(())

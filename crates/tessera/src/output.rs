@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 use tessera_proto::{
-    ApplicationView, ApplicationWithSecret, IssuedToken, RealmView, SecretRotated, TokensRevoked,
+    ApplicationView, ApplicationWithSecret, AuditView, IssuedToken, RealmView, SecretRotated,
+    TokensRevoked,
 };
 
 pub struct Output {
@@ -65,7 +66,32 @@ impl Output {
             ("signing_alg", realm.signing_alg.clone()),
             ("token_prefix", realm.token_prefix.clone()),
             ("token_type", realm.token_type.clone()),
+            (
+                "key_rotation",
+                realm
+                    .key_rotation
+                    .map_or_else(|| "on demand".to_owned(), |s| format!("every {s} s")),
+            ),
         ]);
+        let rows: Vec<Vec<String>> = realm
+            .keys
+            .iter()
+            .map(|k| {
+                vec![
+                    k.kid.clone(),
+                    k.alg.clone(),
+                    if k.signing { "signing" } else { "" }.to_owned(),
+                    k.activates_at.to_string(),
+                    k.retired_at.map(|t| t.to_string()).unwrap_or_default(),
+                    k.expires_at.map(|t| t.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        println!();
+        Self::table(
+            &["KID", "ALG", "NOW", "SIGNS FROM", "RETIRED", "UNPUBLISHED"],
+            &rows,
+        );
     }
 
     pub fn realms(&self, realms: &[RealmView]) {
@@ -148,6 +174,43 @@ impl Output {
             })
             .collect();
         Self::table(&["CLIENT_ID", "NAME", "ENABLED", "SCOPES", "TTL"], &rows);
+    }
+
+    pub fn audit(&self, entries: &[AuditView]) {
+        if self.json {
+            return Self::print_json(&entries);
+        }
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.seq.to_string(),
+                    e.at_ms.div_euclid(1000).to_string(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.realm.clone(),
+                    e.client_id.clone().unwrap_or_default(),
+                    e.detail.to_string(),
+                ]
+            })
+            .collect();
+        Self::table(
+            &[
+                "SEQ",
+                "AT",
+                "ACTOR",
+                "ACTION",
+                "REALM",
+                "CLIENT_ID",
+                "DETAIL",
+            ],
+            &rows,
+        );
+    }
+
+    /// Says there is a next page, on stderr so that `--json` output stays one document.
+    pub fn more(&self, flag: &str) {
+        eprintln!("(more: run again with {flag})");
     }
 
     pub fn rotated(&self, rotated: &SecretRotated) {

@@ -24,6 +24,79 @@ pub const MASTER_KEY: &str = "test-master-key-0123456789-abcdefghijklm";
 pub type OAuthClient =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointSet>;
 
+/// The store the suite runs on: SQLite in the server's temporary data directory, or
+/// with `TESSERA_TEST_STORE=postgres` a fresh schema on the PostgreSQL server at
+/// `TESSERA_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+/// dropped with the server. `scripts/test.sh` runs the suite both ways.
+fn postgres_wanted() -> bool {
+    match std::env::var("TESSERA_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("TESSERA_TEST_STORE is sqlite or postgres, not {other}"),
+    }
+}
+
+/// A PostgreSQL schema of one test server's own.
+struct Schema {
+    server: String,
+    name: String,
+}
+
+impl Schema {
+    async fn create() -> (Self, String) {
+        use sqlx::Connection;
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let server = std::env::var("TESSERA_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .subsec_nanos();
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("tessera_http_{}_{nanos}_{count}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {server} ({e})"));
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create schema");
+        let _ = conn.close().await;
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-c%20search_path%3D{name}");
+        (Self { server, name }, url)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop cannot wait on the test's runtime; a thread with its own can. It is not
+        // joined for long: the server's tasks live on the test's runtime until the test
+        // returns, and one of them may hold a transaction on this schema (a usage flush
+        // cut off mid-way) that DROP SCHEMA would wait for while this thread blocks the
+        // runtime. After five seconds the test goes on, the runtime ends, its
+        // connections close, and the drop completes in the background.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+            let _ = done.send(());
+        });
+        let _ = finished.recv_timeout(std::time::Duration::from_secs(5));
+    }
+}
+
 /// A server of its own, on ephemeral ports, with a fresh data directory.
 pub struct TestServer {
     pub running: Running,
@@ -34,6 +107,7 @@ pub struct TestServer {
     /// `http://127.0.0.1:PORT` of the admin listener.
     pub admin_base: String,
     _dir: TempDir,
+    _schema: Option<Schema>,
 }
 
 impl Drop for TestServer {
@@ -222,7 +296,14 @@ pub const JSON: &str = "application/json";
 impl TestServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (schema, database_url) = if postgres_wanted() {
+            let (schema, url) = Schema::create().await;
+            (Some(schema), Some(url))
+        } else {
+            (None, None)
+        };
         let config = Config {
+            database_url,
             listen: "127.0.0.1:0".parse().expect("address"),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             data_dir: dir.path().to_owned(),
@@ -241,6 +322,7 @@ impl TestServer {
             running,
             http,
             _dir: dir,
+            _schema: schema,
         }
     }
 
@@ -454,6 +536,18 @@ impl TestServer {
                 .expect("client_secret")
                 .to_owned(),
         )
+    }
+
+    /// The `kid`s of the default realm's JWKS.
+    pub async fn jwks_kids(&self) -> Vec<Value> {
+        let reply = self.get("/.well-known/jwks.json").await;
+        reply.expect_status(200);
+        reply.json()["keys"]
+            .as_array()
+            .expect("a key list")
+            .iter()
+            .map(|k| k["kid"].clone())
+            .collect()
     }
 
     /// An application with scopes `read write` in `realm`.

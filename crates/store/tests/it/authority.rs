@@ -23,6 +23,7 @@ on_every_backend!(
     private_key_jwt_checks_every_claim_and_never_reuses_a_jti,
     a_used_assertion_is_refused_by_every_node_of_a_shared_store,
     refresh_tokens_rotate_across_nodes_and_reuse_revokes_the_family,
+    keys_rotate_on_schedule_and_every_node_switches_at_the_same_second,
 );
 
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -199,6 +200,67 @@ async fn another_process_sees_changes_after_sync(kind: Kind) {
     assert!(
         b.grant(&realm_b, &basic(id, &secret)).await.is_err(),
         "deletion reached B"
+    );
+}
+
+/// The `kid` in a JWT's header.
+fn kid_of(jwt: &str) -> String {
+    let header = jwt.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let a = authority_on(&backend, clock.clone()).await;
+    let b = authority_over(backend.reopen().await, clock.clone()).await;
+    a.update_realm("default", |realm| {
+        realm.key_rotation_secs = Some(86_400);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let (app, secret) = a
+        .create_application("default", new_app(7200))
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    let id = app.client_id.as_str();
+    let first = kid_of(
+        &a.grant(&a.realm("default").unwrap(), &basic(id, &secret))
+            .await
+            .unwrap()
+            .access_token,
+    );
+    assert!(a.rotate_due_keys().await.unwrap().is_empty(), "not due yet");
+
+    // An hour before the day is up, both nodes find the rotation due; one key gets in.
+    clock.advance_secs(86_400 - tessera_core::SCHEDULED_KEY_LEAD_SECS);
+    let (by_a, by_b) = tokio::join!(a.rotate_due_keys(), b.rotate_due_keys());
+    assert_eq!(by_a.unwrap().len() + by_b.unwrap().len(), 1);
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+    let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
+    assert_eq!(realm_a.keys.keys().len(), 2, "the new key is published");
+    assert_eq!(realm_a.keys.jwks, realm_b.keys.jwks);
+    let before = a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
+    assert_eq!(kid_of(&before.access_token), first, "but does not sign yet");
+    let on_b = b.grant(&realm_b, &basic(id, &secret)).await.unwrap();
+    assert_eq!(kid_of(&on_b.access_token), first);
+
+    // At the hour, both sign with the new key; the old one's tokens still verify.
+    clock.advance_secs(tessera_core::SCHEDULED_KEY_LEAD_SECS);
+    let after_a = a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
+    let after_b = b.grant(&realm_b, &basic(id, &secret)).await.unwrap();
+    let second = kid_of(&after_a.access_token);
+    assert_ne!(second, first);
+    assert_eq!(kid_of(&after_b.access_token), second);
+    assert!(b.check(&realm_b, &before.access_token).is_some());
+    assert!(a.check(&realm_a, &after_b.access_token).is_some());
+    assert!(
+        a.rotate_due_keys().await.unwrap().is_empty(),
+        "done for a day"
     );
 }
 

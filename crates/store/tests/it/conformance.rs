@@ -5,7 +5,10 @@ use tessera_core::domain::{
     Application, AuthMethod, ClientId, Realm, RealmName, ScopeSet, SecretHash, SigningAlg,
     TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
-use tessera_core::store::{Change, RefreshFamily, RefreshUse, Revocation, StoredKey};
+use tessera_core::store::{
+    AppQuery, AuditQuery, AuditRecord, Change, RefreshFamily, RefreshUse, Revocation, StoredKey,
+    USAGE_KEPT_HOURS, UsageKey,
+};
 
 use crate::Kind;
 
@@ -15,12 +18,54 @@ on_every_backend!(
     every_write_lands_in_the_change_log_in_order,
     revocations_expire_and_purge_keeps_the_sequence,
     refresh_families_rotate_once_and_reuse_revokes,
-    retired_keys_stay_until_they_expire,
+    a_rotation_retires_old_keys_until_they_expire,
     one_time_values_are_claimed_once_by_a_shared_store,
     concurrent_writers_never_hide_a_change_from_a_reader,
     purge_empties_expired_state_in_batches,
     a_schema_left_behind_is_refused_until_migrated,
+    concurrent_scheduled_rotations_add_one_key,
+    applications_list_in_pages_and_by_search,
+    the_audit_log_lists_newest_first_by_realm_and_application,
+    usage_counts_add_up_per_hour_and_old_hours_are_purged,
+    several_processes_migrating_a_new_database_at_once_take_turns,
 );
+
+/// Several nodes starting together on PostgreSQL; on SQLite, a server starting while a
+/// CLI command runs beside it. Each migration is applied once, and none fails.
+async fn several_processes_migrating_a_new_database_at_once_take_turns(kind: Kind) {
+    let database = kind.database().await;
+    let nodes: Vec<_> = (0..4)
+        .map(|_| {
+            let url = database.url.clone();
+            tokio::spawn(async move { tessera_store::migrate(&url).await })
+        })
+        .collect();
+    for node in nodes {
+        node.await.unwrap().unwrap();
+    }
+    let folder = match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    let files = std::fs::read_dir(format!(
+        "{}/migrations/{folder}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .count();
+    let applied = crate::applied_migrations(&database.url).await;
+    assert_eq!(
+        applied,
+        i64::try_from(files).unwrap(),
+        "each migration once"
+    );
+    tessera_store::open_with(&database.url, false)
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap();
+}
 
 pub(crate) fn realm(id: &str, name: &str) -> Realm {
     Realm {
@@ -35,6 +80,7 @@ pub(crate) fn realm(id: &str, name: &str) -> Realm {
         token_type: TokenTypeSpelling::Bearer,
         credential_window_secs: 60,
         assertion_max_lifetime_secs: 3600,
+        key_rotation_secs: Some(86_400),
         created_at: 1,
     }
 }
@@ -46,6 +92,7 @@ pub(crate) fn key(kid: &str, realm_id: &str) -> StoredKey {
         alg: SigningAlg::Es256,
         sealed_private: vec![1, 2, 3],
         created_at: 1,
+        activates_at: 1,
         retired_at: None,
         expires_at: None,
     }
@@ -139,7 +186,12 @@ async fn every_write_lands_in_the_change_log_in_order(kind: Kind) {
         .await
         .unwrap();
     store.insert_application(&app("r1", "c")).await.unwrap();
-    store.insert_signing_key(&key("k2", "r1")).await.unwrap();
+    assert!(
+        store
+            .rotate_signing_key(&key("k2", "r1"), 100, None)
+            .await
+            .unwrap()
+    );
     store
         .insert_revocation(&Revocation {
             jti: "j1".into(),
@@ -253,23 +305,81 @@ async fn refresh_families_rotate_once_and_reuse_revokes(kind: Kind) {
     );
 }
 
-async fn retired_keys_stay_until_they_expire(kind: Kind) {
+async fn a_rotation_retires_old_keys_until_they_expire(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
         .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
         .await
         .unwrap();
-    store.retire_signing_key("r1", "k1", 50, 100).await.unwrap();
+    let k2 = StoredKey {
+        activates_at: 50,
+        ..key("k2", "r1")
+    };
+    assert!(store.rotate_signing_key(&k2, 100, Some(40)).await.unwrap());
     let keys = store.signing_keys(Some("r1")).await.unwrap();
+    let periods: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.activates_at, k.retired_at, k.expires_at))
+        .collect();
     assert_eq!(
-        keys.first().map(|k| (k.retired_at, k.expires_at)),
-        Some((Some(50), Some(100)))
+        periods,
+        vec![("k1", 1, Some(50), Some(100)), ("k2", 50, None, None)]
     );
+    // A rotation "unless a key activates at 45 or later" finds k2 and adds nothing.
+    let k3 = StoredKey {
+        activates_at: 60,
+        ..key("k3", "r1")
+    };
+    assert!(!store.rotate_signing_key(&k3, 200, Some(45)).await.unwrap());
+    assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 2);
     store.purge(99, 0).await.unwrap();
-    assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 1);
+    assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 2);
     store.purge(100, 0).await.unwrap();
-    assert!(store.signing_keys(Some("r1")).await.unwrap().is_empty());
+    let left: Vec<_> = store
+        .signing_keys(Some("r1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(left, vec!["k2".to_owned()]);
+}
+
+/// Two nodes rotating on schedule at the same moment: one key gets in.
+async fn concurrent_scheduled_rotations_add_one_key(kind: Kind) {
+    let backend = kind.backend().await;
+    let other = backend.reopen().await;
+    backend
+        .store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    for round in 0..5_i64 {
+        let at = 100 * (round + 1);
+        let ka = StoredKey {
+            activates_at: at,
+            ..key(&format!("a{round}"), "r1")
+        };
+        let kb = StoredKey {
+            activates_at: at,
+            ..key(&format!("b{round}"), "r1")
+        };
+        let (a, b) = tokio::join!(
+            backend
+                .store
+                .rotate_signing_key(&ka, at + 1000, Some(at - 50)),
+            other.rotate_signing_key(&kb, at + 1000, Some(at - 50)),
+        );
+        assert_eq!(
+            u8::from(a.unwrap()) + u8::from(b.unwrap()),
+            1,
+            "round {round}"
+        );
+    }
+    let keys = backend.store.signing_keys(Some("r1")).await.unwrap();
+    assert_eq!(keys.len(), 6);
+    assert_eq!(keys.iter().filter(|k| k.retired_at.is_none()).count(), 1);
 }
 
 async fn one_time_values_are_claimed_once_by_a_shared_store(kind: Kind) {
@@ -442,4 +552,153 @@ async fn a_schema_left_behind_is_refused_until_migrated(kind: Kind) {
         .unwrap();
     store.ping().await.unwrap();
     assert_eq!(store.last_change_seq().await.unwrap(), 0);
+}
+
+async fn applications_list_in_pages_and_by_search(kind: Kind) {
+    let backend = kind.backend().await;
+    let store = &backend.store;
+    store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    store
+        .insert_realm(&realm("r2", "two"), &key("k2", "r2"))
+        .await
+        .unwrap();
+    let names = [
+        ("c1", "Billing"),
+        ("c2", "reports"),
+        ("c3", "billing-eu"),
+        ("c4", "100% off"),
+        ("c5", "under_score"),
+    ];
+    for (id, name) in names {
+        let mut a = app("r1", id);
+        a.name = name.to_owned();
+        store.insert_application(&a).await.unwrap();
+    }
+    store.insert_application(&app("r2", "c0")).await.unwrap();
+    let page = async |after: Option<&str>, search: Option<&str>, limit: u32| -> Vec<String> {
+        let query = AppQuery {
+            after: after.map(str::to_owned),
+            search: search.map(str::to_owned),
+            limit,
+        };
+        store
+            .application_page("r1", &query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.client_id.to_string())
+            .collect()
+    };
+    assert_eq!(page(None, None, 2).await, ["c1", "c2"]);
+    assert_eq!(page(Some("c2"), None, 2).await, ["c3", "c4"]);
+    assert_eq!(page(Some("c4"), None, 2).await, ["c5"]);
+    assert!(page(Some("c5"), None, 2).await.is_empty());
+    assert_eq!(page(None, Some("BILL"), 10).await, ["c1", "c3"]);
+    assert_eq!(page(Some("c1"), Some("bill"), 10).await, ["c3"]);
+    assert_eq!(page(None, Some("c2"), 10).await, ["c2"], "by client_id too");
+    // LIKE's wildcards are plain characters in a search.
+    assert_eq!(page(None, Some("%"), 10).await, ["c4"]);
+    assert_eq!(page(None, Some("_"), 10).await, ["c5"]);
+    assert!(page(None, Some("nothing"), 10).await.is_empty());
+}
+
+async fn the_audit_log_lists_newest_first_by_realm_and_application(kind: Kind) {
+    let backend = kind.backend().await;
+    let store = &backend.store;
+    let entry = |n: i64, realm: &str, client: Option<&str>| AuditRecord {
+        seq: 0,
+        at_ms: 1000 + n,
+        actor: "admin-key".to_owned(),
+        action: format!("action.{n}"),
+        realm: realm.to_owned(),
+        client_id: client.map(str::to_owned),
+        detail: format!(r#"{{"n":{n}}}"#),
+    };
+    for n in 0..6 {
+        let client = (n % 2 == 0).then_some("c1");
+        let realm = if n < 4 { "one" } else { "two" };
+        store.append_audit(&entry(n, realm, client)).await.unwrap();
+    }
+    let list = async |query: AuditQuery| -> Vec<String> {
+        store
+            .audit(&query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect()
+    };
+    let all = store
+        .audit(&AuditQuery {
+            limit: 3,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        ["action.5", "action.4", "action.3"]
+    );
+    assert_eq!(all[0].detail, r#"{"n":5}"#);
+    assert_eq!(all[0].at_ms, 1005);
+    let older = list(AuditQuery {
+        before: Some(all[2].seq),
+        limit: 10,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(older, ["action.2", "action.1", "action.0"]);
+    let of_realm = list(AuditQuery {
+        realm: Some("one".to_owned()),
+        client_id: Some("c1".to_owned()),
+        limit: 10,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(of_realm, ["action.2", "action.0"]);
+}
+
+async fn usage_counts_add_up_per_hour_and_old_hours_are_purged(kind: Kind) {
+    let backend = kind.backend().await;
+    let store = &backend.store;
+    let key = |client: &str, hour: i64| UsageKey {
+        realm_id: "r1".to_owned(),
+        client_id: client.to_owned(),
+        hour,
+    };
+    let now_hour = 500_000;
+    store
+        .add_usage(&[(key("a", now_hour - 1), 3), (key("a", now_hour), 2)])
+        .await
+        .unwrap();
+    // Another node's flush of the same hours adds to them.
+    store
+        .add_usage(&[(key("a", now_hour), 5), (key("b", now_hour), 7)])
+        .await
+        .unwrap();
+    store.add_usage(&[]).await.unwrap();
+    assert_eq!(
+        store.usage("r1", "a", now_hour - 10).await.unwrap(),
+        vec![(now_hour - 1, 3), (now_hour, 7)]
+    );
+    assert_eq!(
+        store.usage("r1", "a", now_hour).await.unwrap(),
+        vec![(now_hour, 7)]
+    );
+    assert_eq!(
+        store.usage("r1", "b", 0).await.unwrap(),
+        vec![(now_hour, 7)]
+    );
+    let later = (now_hour + USAGE_KEPT_HOURS) * 3600;
+    store.purge(later, 0).await.unwrap();
+    assert_eq!(
+        store.usage("r1", "a", 0).await.unwrap(),
+        vec![(now_hour, 7)],
+        "kept for USAGE_KEPT_HOURS"
+    );
+    store.purge(later + 3600, 0).await.unwrap();
+    assert!(store.usage("r1", "a", 0).await.unwrap().is_empty());
 }

@@ -121,6 +121,24 @@ fn sqlite_database() -> Database {
     }
 }
 
+/// How many migrations the database at `url` records as applied.
+pub async fn applied_migrations(url: &str) -> i64 {
+    const COUNT: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+    if url.starts_with("postgres") {
+        let mut conn = connect_postgres(url).await;
+        sqlx::query_scalar(COUNT)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(COUNT)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
 pub async fn connect_postgres(url: &str) -> sqlx::PgConnection {
     sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| {
         panic!(

@@ -1,42 +1,10 @@
-//! What only a store shared by several nodes has to get right: migrating from several
-//! nodes at once, and one purger at a time.
+//! What only a store shared by several nodes has to get right: one purger at a time.
+
+use std::time::Duration;
 
 use tessera_core::store::{Change, Revocation};
 
 use crate::{Kind, connect_postgres};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_nodes_migrating_at_once_take_turns() {
-    let database = Kind::Postgres.database().await;
-    let nodes: Vec<_> = (0..4)
-        .map(|_| {
-            let url = database.url.clone();
-            tokio::spawn(async move { tessera_store::migrate(&url).await })
-        })
-        .collect();
-    for node in nodes {
-        node.await.unwrap().unwrap();
-    }
-    let mut conn = connect_postgres(&database.url).await;
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .unwrap()
-        .count();
-    assert_eq!(
-        applied,
-        i64::try_from(files).unwrap(),
-        "each migration once"
-    );
-    tessera_store::open_with(&database.url, false)
-        .await
-        .unwrap()
-        .ping()
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn only_the_node_holding_the_purge_lock_purges() {
@@ -150,4 +118,66 @@ async fn a_change_committed_late_is_not_stepped_over() {
             Change::Revocation { jti: "fast".into() },
         ]
     );
+}
+
+#[tokio::test]
+async fn a_write_on_one_node_wakes_the_others_at_once() {
+    use crate::conformance::{key, realm};
+    let backend = Kind::Postgres.backend().await;
+    let other = backend.reopen().await;
+    let mut signal = other
+        .change_signal()
+        .await
+        .unwrap()
+        .expect("PostgreSQL signals changes");
+    // A schema next door writing does not wake this one.
+    let neighbour = Kind::Postgres.backend().await;
+    neighbour
+        .store
+        .insert_realm(&realm("n1", "next-door"), &key("nk", "n1"))
+        .await
+        .unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), signal.wait()).await;
+    assert!(quiet.is_err(), "woken by another schema's write");
+
+    backend
+        .store
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), signal.wait())
+        .await
+        .expect("woken by the write")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_has_no_change_signal_and_is_polled() {
+    let backend = Kind::Sqlite.backend().await;
+    assert!(backend.store.change_signal().await.unwrap().is_none());
+}
+
+/// Managed PostgreSQL services want TLS: `sslmode=require` in the URL is honoured.
+#[tokio::test]
+async fn the_store_speaks_tls_when_the_url_asks_for_it() {
+    let database = Kind::Postgres.database().await;
+    let mut conn = connect_postgres(&database.url).await;
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    if ssl != "on" {
+        eprintln!("skipped: this PostgreSQL server has ssl = {ssl}");
+        return;
+    }
+    let url = format!("{}&sslmode=require", database.url);
+    let store = tessera_store::open(&url).await.unwrap();
+    store.ping().await.unwrap();
+    let mut tls = connect_postgres(&url).await;
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut tls)
+            .await
+            .unwrap();
+    assert!(encrypted);
 }

@@ -275,6 +275,107 @@ async fn realms_keys_and_revoke_all_reach_every_node() {
     .await;
 }
 
+/// A token from `server` for `client`, and the `kid` that signed it.
+async fn signed_token(server: &Server, client: (&str, &str)) -> (String, String) {
+    use base64::Engine;
+    let response = token(server, client.0, client.1).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let header = access.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    (access, header["kid"].as_str().unwrap().to_owned())
+}
+
+async fn published_kids(server: &Server) -> Vec<String> {
+    let jwks: Value = reqwest::get(format!("http://{}/.well-known/jwks.json", server.public))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_rotated_on_one_node_are_published_everywhere_before_any_node_signs_with_them() {
+    let database = Database::create().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(dir_a.path(), &database);
+    let b = node(dir_b.path(), &database);
+    ready(&a).await;
+    ready(&b).await;
+    let created = admin(
+        &a,
+        reqwest::Method::POST,
+        "/realms/default/applications",
+        json!({"name": "rotating"}),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let client = (id.as_str(), secret.as_str());
+    let mut old = (String::new(), String::new());
+    within_a_second("an application created on A, on B", async || {
+        if token(&b, client.0, client.1).await.status() != 200 {
+            return false;
+        }
+        old = signed_token(&b, client).await;
+        true
+    })
+    .await;
+    let old_kid = old.1.clone();
+
+    let lead = 4;
+    let realm = admin(
+        &a,
+        reqwest::Method::POST,
+        "/realms/default/rotate-keys",
+        json!({"activate_in": lead}),
+    )
+    .await;
+    let rotated_at = Instant::now();
+    let keys = realm["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{realm}");
+    let new_kid = keys
+        .iter()
+        .find(|k| k["kid"] != json!(old_kid))
+        .and_then(|k| k["kid"].as_str())
+        .unwrap()
+        .to_owned();
+    within_a_second("a key rotated on A, in B's JWKS", async || {
+        published_kids(&b).await.contains(&new_kid)
+    })
+    .await;
+    assert!(published_kids(&a).await.contains(&old_kid));
+    // Published, but neither node signs with it before its time.
+    assert!(
+        rotated_at.elapsed() < Duration::from_secs(lead - 2),
+        "too slow to tell"
+    );
+    assert_eq!(signed_token(&a, client).await.1, old_kid);
+    assert_eq!(signed_token(&b, client).await.1, old_kid);
+
+    tokio::time::sleep(Duration::from_secs(lead + 1).saturating_sub(rotated_at.elapsed())).await;
+    let from_a = signed_token(&a, client).await;
+    let from_b = signed_token(&b, client).await;
+    assert_eq!(from_a.1, new_kid);
+    assert_eq!(from_b.1, new_kid);
+    // Tokens signed by either key, on either node, verify on the other.
+    assert!(is_active(&b, "", client, &from_a.0).await);
+    assert!(is_active(&a, "", client, &from_b.0).await);
+    assert!(is_active(&a, "", client, &old.0).await);
+    assert!(published_kids(&b).await.contains(&old_kid));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tessera_migrate_prepares_the_database_for_nodes_that_do_not_migrate() {
     let database = Database::create().await;

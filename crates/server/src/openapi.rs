@@ -1,0 +1,389 @@
+//! The OpenAPI 3.1 document of the admin API and the public endpoints, served at
+//! `GET /admin/v1/openapi.json`.
+//!
+//! Schemas are derived from the wire types in `tessera-proto`; each operation is
+//! described once below, and the public operations are then repeated under every alias
+//! and realm prefix the public router serves them at. A test reads the routers'
+//! sources and fails if a route is missing here, so the two cannot drift apart.
+
+#![allow(dead_code)] // the functions below exist only to carry `#[utoipa::path]`
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use tessera_proto::{
+    AdminError, ApplicationCreate, ApplicationPatch, ApplicationView, ApplicationWithSecret,
+    AuditView, ErrorResponse, Introspection, IssueToken, IssuedToken, KeyRotate, Metadata,
+    RealmCreate, RealmPatch, RealmView, SecretRotate, SecretRotated, TokenResponse, TokensRevoked,
+    UsageView,
+};
+use utoipa::openapi::path::{Parameter, ParameterIn, PathItem};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Object, Required, Type};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The document, rendered once.
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = Doc::openapi();
+        add_aliases(&mut doc);
+        doc.to_json().unwrap_or_else(|_| "{}".to_owned())
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "OAuth 2.0 authorization server for machine-to-machine access: the \
+                       admin API (admin listener, `Authorization: Bearer <admin key>`) and \
+                       the public token endpoints (public listener)."
+    ),
+    paths(
+        list_realms, create_realm, show_realm, update_realm, delete_realm, rotate_keys,
+        list_applications, create_application, show_application, update_application,
+        delete_application, rotate_secret, issue_token, revoke_tokens, usage, audit,
+        openapi_json,
+        token, token_keycloak, introspect, revoke, metadata, metadata_for_realm,
+        openid_configuration_for_realm, jwks, verify, healthz, readyz, metrics,
+    ),
+    components(schemas(TokenForm, IntrospectForm, RevokeForm)),
+    modifiers(&AdminKey),
+    tags(
+        (name = "admin", description = "Realms, applications, keys, audit (admin listener)"),
+        (name = "oauth", description = "Token endpoints (public listener)"),
+        (name = "operations", description = "Health and metrics (public listener)"),
+    )
+)]
+struct Doc;
+
+struct AdminKey;
+
+impl Modify for AdminKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+/// Where the public router serves each per-realm operation besides its canonical path.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "/oauth2/token",
+        &[
+            "/oauth2/token/",
+            "/oauth/token",
+            "/passport/oauth/token",
+            "/v2/token",
+        ],
+    ),
+    ("/protocol/openid-connect/token", &[]),
+    (
+        "/oauth2/introspect",
+        &["/protocol/openid-connect/token/introspect"],
+    ),
+    ("/oauth2/revoke", &["/protocol/openid-connect/revoke"]),
+    (
+        "/.well-known/oauth-authorization-server",
+        &["/.well-known/openid-configuration"],
+    ),
+    (
+        "/.well-known/jwks.json",
+        &["/protocol/openid-connect/certs"],
+    ),
+    ("/verify", &[]),
+];
+
+/// The realm prefixes every per-realm path is also served under.
+const REALM_PREFIXES: &[&str] = &["/realms/{realm}", "/auth/realms/{realm}"];
+
+/// Repeats each per-realm operation under its aliases and realm prefixes.
+fn add_aliases(doc: &mut utoipa::openapi::OpenApi) {
+    let realm = Parameter::builder()
+        .name("realm")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("The realm's name"))
+        .schema(Some(Object::with_type(Type::String)))
+        .build();
+    for (canonical, aliases) in ALIASES {
+        let Some(item) = doc.paths.paths.get(*canonical).cloned() else {
+            continue;
+        };
+        for path in std::iter::once(canonical).chain(aliases.iter()) {
+            if path != canonical {
+                doc.paths
+                    .paths
+                    .insert((*path).to_owned(), renamed(&item, path));
+            }
+            for prefix in REALM_PREFIXES {
+                let full = format!("{prefix}{path}");
+                let mut under = renamed(&item, &full);
+                under
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(realm.clone().into());
+                doc.paths.paths.insert(full, under);
+            }
+        }
+    }
+}
+
+/// A copy of `item` for another path: operation ids must be unique in a document, so
+/// each is suffixed with the path, every other character than A-Z a-z 0-9 as `_`.
+fn renamed(item: &PathItem, path: &str) -> PathItem {
+    let mut copy = item.clone();
+    let suffix: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    for operation in [&mut copy.get, &mut copy.post].into_iter().flatten() {
+        if let Some(id) = &mut operation.operation_id {
+            id.push('_');
+            id.push_str(&suffix);
+        }
+    }
+    copy
+}
+
+// ----- the public endpoints' form bodies -------------------------------------------
+
+/// `POST /oauth2/token` (RFC 6749 §4.4, §6; RFC 7523; RFC 8707). The client
+/// authenticates with HTTP Basic, `client_id` + `client_secret` in the body, a signed
+/// credential, or a `private_key_jwt` assertion. JSON bodies of the same fields are
+/// accepted too.
+#[derive(Deserialize, ToSchema)]
+struct TokenForm {
+    /// `client_credentials` or `refresh_token`.
+    grant_type: String,
+    /// Space-separated scopes.
+    scope: Option<String>,
+    /// RFC 8707 resource indicator (repeatable).
+    resource: Option<String>,
+    /// The audience (Auth0 dialect).
+    audience: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), authenticated as the token endpoint.
+#[derive(Deserialize, ToSchema)]
+struct IntrospectForm {
+    token: String,
+    token_type_hint: Option<String>,
+}
+
+/// `POST /oauth2/revoke` (RFC 7009), authenticated as the token endpoint.
+#[derive(Deserialize, ToSchema)]
+struct RevokeForm {
+    token: String,
+    token_type_hint: Option<String>,
+}
+
+// ----- admin API -------------------------------------------------------------------
+
+/// The realms.
+#[utoipa::path(get, path = "/admin/v1/realms", tag = "admin",
+    security(("admin_key" = [])),
+    responses((status = 200, body = Vec<RealmView>, description = "OK"), (status = 401, body = AdminError, description = "Missing or wrong credentials")))]
+fn list_realms() {}
+
+/// Creates a realm with its first signing key.
+#[utoipa::path(post, path = "/admin/v1/realms", tag = "admin", request_body = RealmCreate,
+    security(("admin_key" = [])),
+    responses((status = 201, body = RealmView, description = "Created"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 409, body = AdminError, description = "Already exists")))]
+fn create_realm() {}
+
+#[utoipa::path(get, path = "/admin/v1/realms/{realm}", tag = "admin",
+    params(("realm" = String, Path)), security(("admin_key" = [])),
+    responses((status = 200, body = RealmView, description = "OK"), (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn show_realm() {}
+
+/// Changes a realm's settings; `null` clears `public_url` or `key_rotation`.
+#[utoipa::path(patch, path = "/admin/v1/realms/{realm}", tag = "admin",
+    params(("realm" = String, Path)), request_body = RealmPatch, security(("admin_key" = [])),
+    responses((status = 200, body = RealmView, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path"), (status = 409, body = AdminError, description = "Already exists")))]
+fn update_realm() {}
+
+/// Deletes a realm with its applications (not `default`).
+#[utoipa::path(delete, path = "/admin/v1/realms/{realm}", tag = "admin",
+    params(("realm" = String, Path)), security(("admin_key" = [])),
+    responses((status = 204, description = "Done, no content"), (status = 403, body = AdminError, description = "Not allowed"), (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn delete_realm() {}
+
+/// Adds a signing key, published at once and signing after `activate_in` seconds.
+#[utoipa::path(post, path = "/admin/v1/realms/{realm}/rotate-keys", tag = "admin",
+    params(("realm" = String, Path)), request_body = KeyRotate, security(("admin_key" = [])),
+    responses((status = 200, body = RealmView, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn rotate_keys() {}
+
+/// A page of applications ordered by client_id; a full page has a `Link: rel="next"` header.
+#[utoipa::path(get, path = "/admin/v1/realms/{realm}/applications", tag = "admin",
+    params(("realm" = String, Path),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("after" = Option<String>, Query, description = "the last client_id of the previous page"),
+        ("q" = Option<String>, Query, description = "name or client_id contains, ignoring case")),
+    security(("admin_key" = [])),
+    responses((status = 200, body = Vec<ApplicationView>, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn list_applications() {}
+
+/// Creates an application; the answer is the only time its secret is shown.
+#[utoipa::path(post, path = "/admin/v1/realms/{realm}/applications", tag = "admin",
+    params(("realm" = String, Path)), request_body = ApplicationCreate,
+    security(("admin_key" = [])),
+    responses((status = 201, body = ApplicationWithSecret, description = "Created"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path"), (status = 409, body = AdminError, description = "Already exists"),
+        (status = 413, body = AdminError, description = "Body too large")))]
+fn create_application() {}
+
+#[utoipa::path(get, path = "/admin/v1/realms/{realm}/applications/{client_id}", tag = "admin",
+    params(("realm" = String, Path), ("client_id" = String, Path)), security(("admin_key" = [])),
+    responses((status = 200, body = ApplicationView, description = "OK"), (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn show_application() {}
+
+#[utoipa::path(patch, path = "/admin/v1/realms/{realm}/applications/{client_id}", tag = "admin",
+    params(("realm" = String, Path), ("client_id" = String, Path)),
+    request_body = ApplicationPatch, security(("admin_key" = [])),
+    responses((status = 200, body = ApplicationView, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn update_application() {}
+
+#[utoipa::path(delete, path = "/admin/v1/realms/{realm}/applications/{client_id}", tag = "admin",
+    params(("realm" = String, Path), ("client_id" = String, Path)), security(("admin_key" = [])),
+    responses((status = 204, description = "Done, no content"), (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn delete_application() {}
+
+/// A new secret, shown only here; `grace_period` keeps the old one valid that long.
+#[utoipa::path(post, path = "/admin/v1/realms/{realm}/applications/{client_id}/secret",
+    tag = "admin", params(("realm" = String, Path), ("client_id" = String, Path)),
+    request_body = SecretRotate, security(("admin_key" = [])),
+    responses((status = 200, body = SecretRotated, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn rotate_secret() {}
+
+/// A token with a set expiration, issued by an administrator.
+#[utoipa::path(post, path = "/admin/v1/realms/{realm}/applications/{client_id}/tokens",
+    tag = "admin", params(("realm" = String, Path), ("client_id" = String, Path)),
+    request_body = IssueToken, security(("admin_key" = [])),
+    responses((status = 201, body = IssuedToken, description = "Created"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 403, body = AdminError, description = "Not allowed"), (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn issue_token() {}
+
+/// Every token of the application issued so far stops working.
+#[utoipa::path(post, path = "/admin/v1/realms/{realm}/applications/{client_id}/revoke-tokens",
+    tag = "admin", params(("realm" = String, Path), ("client_id" = String, Path)),
+    security(("admin_key" = [])),
+    responses((status = 200, body = TokensRevoked, description = "OK"), (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn revoke_tokens() {}
+
+/// Tokens issued to the application per hour.
+#[utoipa::path(get, path = "/admin/v1/realms/{realm}/applications/{client_id}/usage",
+    tag = "admin", params(("realm" = String, Path), ("client_id" = String, Path),
+        ("hours" = Option<u32>, Query, description = "1 to 840, default 24")),
+    security(("admin_key" = [])),
+    responses((status = 200, body = UsageView, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it"),
+        (status = 404, body = AdminError, description = "No such realm, application or path")))]
+fn usage() {}
+
+/// Administrative changes, newest first; a full page has a `Link: rel="next"` header.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
+    params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("before" = Option<i64>, Query, description = "the last seq of the previous page"),
+        ("realm" = Option<String>, Query), ("client_id" = Option<String>, Query)),
+    security(("admin_key" = [])),
+    responses((status = 200, body = Vec<AuditView>, description = "OK"), (status = 400, body = AdminError, description = "Bad input; `field` names it")))]
+fn audit() {}
+
+/// This document.
+#[utoipa::path(get, path = "/admin/v1/openapi.json", tag = "admin",
+    security(("admin_key" = [])), responses((status = 200, description = "OpenAPI 3.1")))]
+fn openapi_json() {}
+
+// ----- public endpoints ------------------------------------------------------------
+
+/// Issues an access token (client credentials, or a refresh token's next one).
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses((status = 200, body = TokenResponse, description = "OK"), (status = 400, body = ErrorResponse, description = "Bad input; `field` names it"),
+        (status = 401, body = ErrorResponse, description = "Missing or wrong credentials")))]
+fn token() {}
+
+/// The token endpoint as Keycloak answers it (`not-before-policy`, `session_state`).
+#[utoipa::path(post, path = "/protocol/openid-connect/token", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses((status = 200, body = TokenResponse, description = "OK"), (status = 400, body = ErrorResponse, description = "Bad input; `field` names it"),
+        (status = 401, body = ErrorResponse, description = "Missing or wrong credentials")))]
+fn token_keycloak() {}
+
+/// Whether a token is active, and its claims (RFC 7662).
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses((status = 200, body = Introspection, description = "OK"), (status = 401, body = ErrorResponse, description = "Missing or wrong credentials")))]
+fn introspect() {}
+
+/// Revokes a token (RFC 7009); unknown tokens are answered 200 as well.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses((status = 200, description = "OK"), (status = 401, body = ErrorResponse, description = "Missing or wrong credentials")))]
+fn revoke() {}
+
+/// Authorization server metadata (RFC 8414), also as OpenID configuration.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, body = Metadata, description = "OK")))]
+fn metadata() {}
+
+/// A realm's metadata at the RFC 8414 §3 well-known location.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server/realms/{realm}",
+    tag = "oauth", params(("realm" = String, Path)),
+    responses((status = 200, body = Metadata, description = "OK"), (status = 404, body = ErrorResponse, description = "No such realm, application or path")))]
+fn metadata_for_realm() {}
+
+#[utoipa::path(get, path = "/.well-known/openid-configuration/realms/{realm}",
+    tag = "oauth", params(("realm" = String, Path)),
+    responses((status = 200, body = Metadata, description = "OK"), (status = 404, body = ErrorResponse, description = "No such realm, application or path")))]
+fn openid_configuration_for_realm() {}
+
+/// The realm's published signing keys (RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses((status = 200, description = "a JWK Set", content_type = "application/json")))]
+fn jwks() {}
+
+/// 200 with the token's claims if the bearer token is active, else 401 (RFC 6750).
+#[utoipa::path(get, path = "/verify", tag = "oauth",
+    params(("Authorization" = String, Header, description = "Bearer <access token>")),
+    responses((status = 200, description = "the token's claims"),
+        (status = 401, description = "no, or no active, token")))]
+fn verify() {}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "the process is up")))]
+fn healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "the store answers"),
+        (status = 503, description = "the store does not answer")))]
+fn readyz() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+fn metrics() {}
