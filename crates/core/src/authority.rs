@@ -109,6 +109,10 @@ pub struct Authority {
     /// Held while usage is flushed and while it is read, so that a read never sees
     /// counts that have left memory but are not in the store yet.
     usage_flush: tokio::sync::Mutex<()>,
+    /// Held from reading a value from the store (or writing it) to putting it in the
+    /// cache, so that a sync that read an older version cannot put it back after a
+    /// change this process just made: what a node changed, it obeys at once.
+    cache_order: tokio::sync::Mutex<()>,
     key_sealer: Sealer,
     server_url: PublicUrl,
     directory: RwLock<Directory>,
@@ -145,6 +149,7 @@ impl Authority {
             replay: ReplayCache::default(),
             usage: UsageCounter::default(),
             usage_flush: tokio::sync::Mutex::new(()),
+            cache_order: tokio::sync::Mutex::new(()),
             synced_seq: AtomicI64::new(0),
         };
         authority.reload().await?;
@@ -254,6 +259,7 @@ impl Authority {
     /// Reads everything again. Used at start and when this process fell too far behind
     /// the change log.
     pub async fn reload(&self) -> Result<(), StoreError> {
+        let _order = self.cache_order.lock().await;
         let seq = self.store.last_change_seq().await?;
         let now_s = self.now_s();
         let realms = self.store.realms().await?;
@@ -313,6 +319,7 @@ impl Authority {
     }
 
     async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        let _order = self.cache_order.lock().await;
         match change {
             Change::Realm { realm_id } | Change::Keys { realm_id } => {
                 self.refresh_realm(realm_id).await
@@ -348,6 +355,12 @@ impl Authority {
             None => self.write().remove_realm(realm_id),
         }
         Ok(())
+    }
+
+    /// [`Self::refresh_realm`] after this process changed the realm in the store.
+    async fn refresh_realm_now(&self, realm_id: &str) -> Result<(), StoreError> {
+        let _order = self.cache_order.lock().await;
+        self.refresh_realm(realm_id).await
     }
 
     async fn refresh_application(&self, realm_id: &str, client_id: &str) -> Result<(), StoreError> {
@@ -470,7 +483,7 @@ impl Authority {
         self.check_hosts_free(&realm)?;
         let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
         self.store.insert_realm(&realm, &key).await?;
-        self.refresh_realm(&realm.id).await?;
+        self.refresh_realm_now(&realm.id).await?;
         self.find_realm(realm.name.as_str())
     }
 
@@ -523,7 +536,7 @@ impl Authority {
                 name: name.to_owned(),
             });
         }
-        self.refresh_realm(&realm.id).await?;
+        self.refresh_realm_now(&realm.id).await?;
         self.find_realm(realm.name.as_str())
     }
 
@@ -547,7 +560,7 @@ impl Authority {
         self.store
             .rotate_signing_key(&key, key.activates_at.saturating_add(MAX_TTL), None)
             .await?;
-        self.refresh_realm(&entry.realm.id).await?;
+        self.refresh_realm_now(&entry.realm.id).await?;
         self.find_realm(name)
     }
 
@@ -578,7 +591,7 @@ impl Authority {
             {
                 rotated.push(entry.realm.name.clone());
             }
-            self.refresh_realm(&entry.realm.id).await?;
+            self.refresh_realm_now(&entry.realm.id).await?;
         }
         Ok(rotated)
     }
@@ -591,6 +604,7 @@ impl Authority {
             ));
         }
         self.store.delete_realm(&entry.realm.id).await?;
+        let _order = self.cache_order.lock().await;
         self.write().remove_realm(&entry.realm.id);
         Ok(())
     }
@@ -741,6 +755,7 @@ impl Authority {
                 )),
                 other => other.into(),
             })?;
+        let _order = self.cache_order.lock().await;
         self.write().put_application(app.clone());
         Ok((app, secret))
     }
@@ -768,6 +783,7 @@ impl Authority {
         if !self.store.update_application(&app).await? {
             return Err(app_not_found(app.client_id.as_str()));
         }
+        let _order = self.cache_order.lock().await;
         self.write().put_application(app.clone());
         Ok(app)
     }
@@ -785,6 +801,7 @@ impl Authority {
         {
             return Err(app_not_found(client_id));
         }
+        let _order = self.cache_order.lock().await;
         self.write().remove_application(&entry.realm.id, client_id);
         Ok(())
     }
