@@ -33,3 +33,7 @@ for line in sys.stdin:
 # features differently and compile again).
 echo "== dialect sample clients"
 TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dialects/run.sh
+
+# The dashboard in headless Chromium (Debian's; installed when missing), same binary.
+echo "== dashboard in a browser"
+TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dashboard/run.sh

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::client_keys;
-use crate::crypto::{self, CryptoError, MasterKey, Random, Sealer, SecretHasher, SigningKey};
+use crate::crypto::{
+    self, CryptoError, MacKey, MasterKey, Random, Sealer, SecretHasher, SigningKey,
+};
 use crate::directory::{Directory, KeyRing, RealmEntry, RingKey};
 use crate::domain::{
     Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Realm, RealmName,
@@ -179,6 +181,17 @@ impl Authority {
 
     pub fn now_s(&self) -> i64 {
         self.clock.now_ms().div_euclid(1000)
+    }
+
+    /// A MAC key derived from the master key for one purpose: every node that shares
+    /// the master key derives the same one.
+    pub fn mac_key(&self, purpose: &str) -> MacKey {
+        self.master.mac_key(purpose)
+    }
+
+    /// `bytes` fresh random bytes as URL-safe base64.
+    pub fn random_token(&self, bytes: usize) -> String {
+        crypto::random_token(self.rng.as_ref(), bytes)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Directory> {

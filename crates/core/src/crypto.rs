@@ -120,6 +120,33 @@ impl MasterKey {
     pub fn sealer(&self, purpose: &str) -> Sealer {
         Sealer::new(&self.derive(purpose))
     }
+
+    pub fn mac_key(&self, purpose: &str) -> MacKey {
+        MacKey(hmac::Key::new(hmac::HMAC_SHA256, &self.derive(purpose)))
+    }
+}
+
+/// An HMAC-SHA256 key for tagging data this server hands out and reads back (the
+/// dashboard's session cookies and form tokens).
+pub struct MacKey(hmac::Key);
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MacKey(redacted)")
+    }
+}
+
+impl MacKey {
+    /// The tag of `data`, as URL-safe base64.
+    pub fn tag(&self, data: &[u8]) -> String {
+        B64.encode(hmac::sign(&self.0, data).as_ref())
+    }
+
+    /// Whether `tag` is the tag of `data`, compared in constant time.
+    pub fn verify(&self, data: &[u8], tag: &str) -> bool {
+        B64.decode(tag)
+            .is_ok_and(|tag| hmac::verify(&self.0, data, &tag).is_ok())
+    }
 }
 
 /// Keyed hash of client secrets. Server-made secrets carry 256 random bits, so a fast

@@ -1,5 +1,5 @@
 //! The admin listener: the management API of SPEC §5, every request authenticated with
-//! the admin key.
+//! the admin key, beside the dashboard (`dashboard/`), which signs people in with it.
 
 use std::sync::Arc;
 
@@ -67,17 +67,21 @@ pub fn router(state: Arc<AdminState>) -> Router {
         )
         .route("/admin/v1/audit", get(list_audit))
         .route("/admin/v1/openapi.json", get(openapi_json))
-        .fallback(not_found);
-    api.layer(middleware::from_fn_with_state(
-        state.clone(),
-        require_admin_key,
-    ))
-    .with_state(state)
-    .layer(CatchPanicLayer::new())
-    .layer(TraceLayer::new_for_http())
-    .layer(SetSensitiveRequestHeadersLayer::new([
-        axum::http::header::AUTHORIZATION,
-    ]))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_admin_key,
+        ))
+        .with_state(state.clone());
+    // The dashboard's pages take a session instead of the admin key; everything else
+    // on this listener is the API.
+    crate::dashboard::router(state)
+        .fallback_service(api)
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
 }
 
 async fn require_admin_key(State(state): AppState, request: Request, next: Next) -> Response {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+mod dashboard;
 mod errors;
 pub mod metrics;
 pub mod openapi;

@@ -11,6 +11,7 @@
 
 mod admin;
 mod bad_input;
+mod dashboard;
 mod dialects;
 mod formats;
 mod fuzz;

@@ -1,0 +1,947 @@
+//! The dashboard at `/` of the admin listener: what the admin API does, for a person.
+//!
+//! Server-rendered HTML that works without JavaScript. Every change goes through
+//! [`operations`], like the admin API and the CLI, and the audit log names the session
+//! that made it. A person signs in with the admin key and gets a session cookie
+//! (HttpOnly, SameSite=Strict, Secure behind TLS); every form carries a token bound to
+//! the session, checked before anything else is read.
+
+// Handlers return the page that says why not as `Err(Response)`: one per request, at
+// most, so its size is no cost worth a box.
+#![allow(clippy::result_large_err)]
+
+mod form;
+mod pages;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::Markup;
+use subtle::ConstantTimeEq;
+use tessera_core::error::{FieldError, ManageError};
+use tessera_core::{Authority, StoreError};
+use tessera_proto::{
+    ApplicationCreate, ApplicationList, ApplicationPatch, ApplicationView, IssueToken, RealmCreate,
+    RealmView, SecretRotate, UsageQuery,
+};
+
+use crate::admin::AdminState;
+use crate::operations::{self, Actor};
+use crate::request::read_body;
+use form::{Fields, Form};
+use pages::{AppList, AppPage, Chrome};
+use session::{Session, Sessions};
+
+struct Dashboard {
+    admin: Arc<AdminState>,
+    sessions: Sessions,
+}
+
+type DashState = State<Arc<Dashboard>>;
+/// A page, or the page that says why not.
+type Page = Result<Response, Response>;
+
+/// Applications shown per page of a realm's list.
+const PAGE_SIZE: u32 = 50;
+
+pub fn router(admin: Arc<AdminState>) -> Router {
+    // Bound to the admin key as well as the master key: a new admin key ends every session.
+    let mac = admin.authority.mac_key(&format!(
+        "tessera dashboard sessions v1 {}",
+        admin.admin_key.expose()
+    ));
+    let state = Arc::new(Dashboard {
+        admin,
+        sessions: Sessions::new(mac),
+    });
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/assets/dashboard.css", get(css))
+        .route("/assets/dashboard.js", get(script))
+        .route("/realms", get(to_home).post(create_realm))
+        .route("/realms/{realm}", get(realm_page))
+        .route("/realms/{realm}/new", get(new_app_page).post(create_app))
+        .route(
+            "/realms/{realm}/apps/{client_id}",
+            get(app_page).post(save_app),
+        )
+        .route("/realms/{realm}/apps/{client_id}/token", post(issue_token))
+        .route(
+            "/realms/{realm}/apps/{client_id}/secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/realms/{realm}/apps/{client_id}/revoke",
+            post(revoke_tokens),
+        )
+        .route(
+            "/realms/{realm}/apps/{client_id}/delete",
+            get(delete_page).post(delete_app),
+        )
+        .layer(map_response(protect))
+        .with_state(state)
+}
+
+/// Pages show secrets and act on forms: never cached, never framed, scripts only from
+/// ourselves.
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let mut set = |name: header::HeaderName, value: &'static str| {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(header::CACHE_CONTROL, "no-store");
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "same-origin");
+    response
+}
+
+/// What a signed-in request carries.
+struct SignedIn {
+    session: Session,
+    csrf: String,
+    actor: Actor,
+}
+
+impl Dashboard {
+    fn authority(&self) -> &Authority {
+        &self.admin.authority
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let value = session::cookie(headers, session::COOKIE)?;
+        self.sessions.check(value, self.authority().now_s())
+    }
+
+    /// The signed-in person, or a redirect to the sign-in page that comes back to `here`.
+    fn signed_in(&self, headers: &HeaderMap, here: &str) -> Result<SignedIn, Response> {
+        let Some(session) = self.session(headers) else {
+            let next = pages::encode(here);
+            return Err(Redirect::to(&format!("/sign-in?next={next}")).into_response());
+        };
+        Ok(SignedIn {
+            csrf: self.sessions.csrf(&session),
+            actor: Actor::dashboard(&self.sessions.public_id(&session)),
+            session,
+        })
+    }
+
+    /// A signed-in form submission whose form token is right.
+    async fn submitted(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        here: &str,
+    ) -> Result<(SignedIn, Form), Response> {
+        let who = self.signed_in(headers, here)?;
+        let form = self.read_form(headers, body, Some(&who)).await?;
+        if !self.sessions.csrf_matches(&who.session, form.get("csrf")) {
+            return Err(self.problem(
+                Some(&who),
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The page was older than your session. Go back, reload it and try again.",
+            ));
+        }
+        Ok((who, form))
+    }
+
+    async fn read_form(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        who: Option<&SignedIn>,
+    ) -> Result<Form, Response> {
+        let too_large = |limit: usize| {
+            self.problem(
+                who,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "That was too much",
+                &format!("A form may send at most {limit} bytes."),
+            )
+        };
+        let bytes = read_body(headers, body, self.admin.body_limit)
+            .await
+            .map_err(too_large)?;
+        Form::parse(&bytes).ok_or_else(|| {
+            self.problem(
+                who,
+                StatusCode::BAD_REQUEST,
+                "That form did not read",
+                "Send the dashboard's own forms, URL-encoded.",
+            )
+        })
+    }
+
+    fn chrome<'a>(&self, who: &'a SignedIn, realm: Option<&'a str>) -> Chrome<'a> {
+        Chrome {
+            csrf: &who.csrf,
+            realms: self
+                .authority()
+                .realms()
+                .iter()
+                .map(|r| r.realm.name.to_string())
+                .collect(),
+            realm,
+            until: who.session.expires_at,
+        }
+    }
+
+    fn problem(
+        &self,
+        who: Option<&SignedIn>,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+    ) -> Response {
+        let chrome = who.map(|w| self.chrome(w, None));
+        html(status, pages::problem(chrome.as_ref(), title, message))
+    }
+
+    /// A failed operation that no form field explains.
+    fn failure(&self, who: &SignedIn, err: ManageError) -> Response {
+        let (status, title, message) = match &err {
+            ManageError::NotFound { what, name } => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("There is no {what} {name}."),
+            ),
+            ManageError::Invalid(field) => (
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                format!("{}: {}", field.field, field.message),
+            ),
+            ManageError::Conflict(message) => {
+                (StatusCode::CONFLICT, "That did not work", message.clone())
+            }
+            ManageError::Forbidden(message) => (
+                StatusCode::FORBIDDEN,
+                "That is not allowed",
+                (*message).to_owned(),
+            ),
+            ManageError::Store(StoreError::Unavailable(message)) => {
+                tracing::error!(%message, "store unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The store is unavailable",
+                    "Nothing was changed. Try again in a moment.".to_owned(),
+                )
+            }
+            ManageError::Store(other) => {
+                tracing::error!(error = %other, "store failure");
+                internal()
+            }
+            ManageError::Internal(message) => {
+                tracing::error!(%message, "internal failure");
+                internal()
+            }
+        };
+        self.problem(Some(who), status, title, &message)
+    }
+}
+
+fn internal() -> (StatusCode, &'static str, String) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server logged what happened.".to_owned(),
+    )
+}
+
+fn html(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+/// A form's error as the page shows it: next to its field, or above the form.
+fn show_error(fields: &mut Fields, err: ManageError) -> Result<StatusCode, ManageError> {
+    match err {
+        ManageError::Invalid(field) => {
+            fields.fail(field);
+            Ok(StatusCode::BAD_REQUEST)
+        }
+        ManageError::Conflict(message) => {
+            fields.banner = Some(message);
+            Ok(StatusCode::CONFLICT)
+        }
+        other => Err(other),
+    }
+}
+
+/// The message a `?done=` after a redirect stands for.
+fn done_message(query: Option<&str>) -> Option<&'static str> {
+    let form = Form::parse(query.unwrap_or_default().as_bytes())?;
+    Some(match form.get("done") {
+        "saved" => "Settings saved.",
+        "revoked" => "Every token issued so far to this application is revoked.",
+        "deleted" => "Application deleted.",
+        "realm" => "Realm created.",
+        _ => return None,
+    })
+}
+
+/// Where to go after signing in: only a path of this site.
+fn local_path(next: &str) -> &str {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    if local { next } else { "/" }
+}
+
+// ----- sign in ------------------------------------------------------------------------
+
+async fn sign_in_page(
+    State(state): DashState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if state.session(&headers).is_some() {
+        return see_other("/");
+    }
+    let next = Form::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
+    sign_in_form(
+        &state,
+        &headers,
+        local_path(next.get("next")),
+        &Fields::default(),
+        StatusCode::OK,
+    )
+}
+
+/// The sign-in form, with a fresh form token in its own cookie: there is no session
+/// to bind it to yet.
+fn sign_in_form(
+    state: &Dashboard,
+    headers: &HeaderMap,
+    next: &str,
+    fields: &Fields,
+    status: StatusCode,
+) -> Response {
+    let token = state.authority().random_token(16);
+    let mut response = html(status, pages::sign_in(&token, next, fields));
+    let cookie = session::set_cookie(
+        session::SIGN_IN_COOKIE,
+        &token,
+        3600,
+        session::over_tls(headers),
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn sign_in(State(state): DashState, headers: HeaderMap, body: Body) -> Page {
+    let form = state.read_form(&headers, body, None).await?;
+    let next = local_path(form.get("next")).to_owned();
+    let expected = session::cookie(&headers, session::SIGN_IN_COOKIE).unwrap_or_default();
+    let presented = form.get("csrf");
+    let token_ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+    if !token_ok || expected.is_empty() {
+        let mut fields = Fields::default();
+        fields.banner = Some("The sign-in form had expired; please sign in again.".to_owned());
+        return Err(sign_in_form(
+            &state,
+            &headers,
+            &next,
+            &fields,
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    let key_ok: bool = form
+        .get("admin_key")
+        .trim()
+        .as_bytes()
+        .ct_eq(state.admin.admin_key.expose().as_bytes())
+        .into();
+    if !key_ok {
+        tracing::warn!("dashboard sign-in with a wrong admin key");
+        let mut fields = Fields::default();
+        fields.fail(FieldError::new("admin_key", "That is not the admin key."));
+        return Err(sign_in_form(
+            &state,
+            &headers,
+            &next,
+            &fields,
+            StatusCode::UNAUTHORIZED,
+        ));
+    }
+    let now_s = state.authority().now_s();
+    let (session, cookie) = state
+        .sessions
+        .begin(state.authority().random_token(16), now_s);
+    tracing::info!(session = %state.sessions.public_id(&session), "dashboard sign-in");
+    let tls = session::over_tls(&headers);
+    let mut response = see_other(&next);
+    for value in [
+        session::set_cookie(session::COOKIE, &cookie, session::LIFETIME_S, tls),
+        session::set_cookie(session::SIGN_IN_COOKIE, "", 0, tls),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+async fn sign_out(State(state): DashState, headers: HeaderMap, body: Body) -> Page {
+    let (who, _) = state.submitted(&headers, body, "/").await?;
+    tracing::info!(session = %state.sessions.public_id(&who.session), "dashboard sign-out");
+    let mut response = see_other("/sign-in");
+    let cookie = session::set_cookie(session::COOKIE, "", 0, session::over_tls(&headers));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+async fn css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/dashboard.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/dashboard.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+// ----- realms -------------------------------------------------------------------------
+
+async fn to_home() -> Response {
+    see_other("/")
+}
+
+async fn home(State(state): DashState, headers: HeaderMap, RawQuery(query): RawQuery) -> Page {
+    let who = state.signed_in(&headers, "/")?;
+    Ok(realms_page(
+        &state,
+        &who,
+        &Fields::default(),
+        StatusCode::OK,
+        done_message(query.as_deref()),
+    ))
+}
+
+fn realms_page(
+    state: &Dashboard,
+    who: &SignedIn,
+    fields: &Fields,
+    status: StatusCode,
+    done: Option<&str>,
+) -> Response {
+    let realms = operations::list_realms(state.authority());
+    html(
+        status,
+        pages::realms(&state.chrome(who, None), &realms, fields, done),
+    )
+}
+
+async fn create_realm(State(state): DashState, headers: HeaderMap, body: Body) -> Page {
+    let (who, form) = state.submitted(&headers, body, "/").await?;
+    let input = RealmCreate {
+        name: form.get("name").trim().to_owned(),
+        ..RealmCreate::default()
+    };
+    match operations::create_realm(state.authority(), &who.actor, input).await {
+        Ok(realm) => Ok(see_other(&format!(
+            "{}?done=realm",
+            pages::realm_href(&realm.name)
+        ))),
+        Err(err) => {
+            let mut fields = Fields::new(form);
+            let status = show_error(&mut fields, err).map_err(|e| state.failure(&who, e))?;
+            Err(realms_page(&state, &who, &fields, status, None))
+        }
+    }
+}
+
+fn find_realm(state: &Dashboard, who: &SignedIn, realm: &str) -> Result<RealmView, Response> {
+    operations::show_realm(state.authority(), realm).map_err(|e| state.failure(who, e))
+}
+
+// ----- applications -------------------------------------------------------------------
+
+async fn realm_page(
+    State(state): DashState,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Page {
+    let here = pages::realm_href(&realm);
+    let who = state.signed_in(&headers, &here)?;
+    let view = find_realm(&state, &who, &realm)?;
+    let params = Form::parse(query.as_deref().unwrap_or_default().as_bytes()).unwrap_or_default();
+    let search = params.get("q").trim().to_owned();
+    let list = ApplicationList {
+        limit: Some(PAGE_SIZE.to_string()),
+        after: params.text("after"),
+        q: Some(search.clone()),
+    };
+    let (apps, next, search_error, status) =
+        match operations::list_applications(state.authority(), &realm, list).await {
+            Ok(page) => {
+                let next = page.next.and_then(|n| {
+                    let query = serde_urlencoded::to_string([
+                        ("q", n.q.unwrap_or_default()),
+                        ("after", n.after.unwrap_or_default()),
+                    ])
+                    .ok()?;
+                    Some(format!("{here}?{query}"))
+                });
+                (page.items, next, None, StatusCode::OK)
+            }
+            Err(ManageError::Invalid(field)) => (
+                Vec::new(),
+                None,
+                Some(field.message),
+                StatusCode::BAD_REQUEST,
+            ),
+            Err(err) => return Err(state.failure(&who, err)),
+        };
+    let list = AppList {
+        realm: &view,
+        apps: &apps,
+        search: &search,
+        search_error: search_error.as_deref(),
+        next,
+        done: done_message(query.as_deref()),
+    };
+    Ok(html(
+        status,
+        pages::applications(&state.chrome(&who, Some(&realm)), &list),
+    ))
+}
+
+async fn new_app_page(
+    State(state): DashState,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+) -> Page {
+    let who = state.signed_in(&headers, &format!("{}/new", pages::realm_href(&realm)))?;
+    let view = find_realm(&state, &who, &realm)?;
+    let mut form = Form::default();
+    form::set_lifetime(&mut form, "token_ttl", 3600);
+    form.push("auth_methods", "client_secret_basic");
+    form.push("auth_methods", "client_secret_post");
+    let chrome = state.chrome(&who, Some(&realm));
+    Ok(html(
+        StatusCode::OK,
+        pages::new_application(&chrome, &view, &Fields::new(form)),
+    ))
+}
+
+/// The application a create form describes, or the first field that is wrong.
+fn application_create(form: &Form) -> Result<ApplicationCreate, FieldError> {
+    let methods: Vec<String> = form.all("auth_methods").map(str::to_owned).collect();
+    Ok(ApplicationCreate {
+        name: form.get("name").trim().to_owned(),
+        client_id: form.text("client_id"),
+        scopes: form.words("scopes"),
+        scope_required: Some(form.has("scope_required", "on")),
+        token_ttl: form.lifetime("token_ttl")?,
+        token_format: form.text("token_format"),
+        auth_methods: (!methods.is_empty()).then_some(methods),
+        public_key: form.text("public_key"),
+        audiences: form.words("audiences"),
+        ..ApplicationCreate::default()
+    })
+}
+
+async fn create_app(
+    State(state): DashState,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Page {
+    let here = format!("{}/new", pages::realm_href(&realm));
+    let (who, form) = state.submitted(&headers, body, &here).await?;
+    let view = find_realm(&state, &who, &realm)?;
+    let mut fields = Fields::new(form);
+    let status = match application_create(&fields.form) {
+        Err(field) => {
+            fields.fail(field);
+            StatusCode::BAD_REQUEST
+        }
+        Ok(input) => {
+            if input.name.is_empty() {
+                fields.fail(FieldError::new("name", "give the application a name"));
+                StatusCode::BAD_REQUEST
+            } else {
+                match operations::create_application(state.authority(), &who.actor, &realm, input)
+                    .await
+                {
+                    Ok(created) => {
+                        let chrome = state.chrome(&who, Some(&realm));
+                        return Ok(html(
+                            StatusCode::CREATED,
+                            pages::created(&chrome, &realm, &created),
+                        ));
+                    }
+                    Err(ManageError::Conflict(message))
+                        if fields.form.text("client_id").is_some() =>
+                    {
+                        fields.fail(FieldError::new("client_id", message));
+                        StatusCode::CONFLICT
+                    }
+                    Err(err) => show_error(&mut fields, err).map_err(|e| state.failure(&who, e))?,
+                }
+            }
+        }
+    };
+    let chrome = state.chrome(&who, Some(&realm));
+    Err(html(
+        status,
+        pages::new_application(&chrome, &view, &fields),
+    ))
+}
+
+/// The settings form filled from the application as stored.
+fn settings_of(app: &ApplicationView) -> Fields {
+    let mut form = Form::default();
+    form.set("name", app.name.clone());
+    form.set("scopes", app.scopes.join(" "));
+    form.set("audiences", app.audiences.join(" "));
+    form.set("token_format", app.token_format.clone().unwrap_or_default());
+    form.set("public_key", app.public_key.clone().unwrap_or_default());
+    form::set_lifetime(&mut form, "token_ttl", app.token_ttl);
+    if app.enabled {
+        form.set("enabled", "on");
+    }
+    if app.scope_required {
+        form.set("scope_required", "on");
+    }
+    for method in &app.auth_methods {
+        form.push("auth_methods", method.clone());
+    }
+    Fields::new(form)
+}
+
+/// The token form, preset to the application's own lifetime.
+fn token_form(app: &ApplicationView) -> Fields {
+    let mut form = Form::default();
+    form::set_lifetime(&mut form, "ttl", app.token_ttl);
+    Fields::new(form)
+}
+
+/// The forms of the application page, some of them as submitted with their errors.
+struct AppForms {
+    settings: Option<Fields>,
+    token: Option<Fields>,
+    secret: Option<Fields>,
+}
+
+impl AppForms {
+    const FRESH: Self = Self {
+        settings: None,
+        token: None,
+        secret: None,
+    };
+}
+
+async fn render_app(
+    state: &Dashboard,
+    who: &SignedIn,
+    realm: &str,
+    app: &ApplicationView,
+    forms: AppForms,
+    status: StatusCode,
+    done: Option<&str>,
+) -> Page {
+    let view = find_realm(state, who, realm)?;
+    let usage = operations::usage(
+        state.authority(),
+        realm,
+        &app.client_id,
+        UsageQuery::default(),
+    )
+    .await
+    .map_err(|e| state.failure(who, e))?;
+    let settings = forms.settings.unwrap_or_else(|| settings_of(app));
+    let token = forms.token.unwrap_or_else(|| token_form(app));
+    let secret = forms.secret.unwrap_or_default();
+    let page = AppPage {
+        realm: &view,
+        app,
+        usage: &usage.hours,
+        settings: &settings,
+        token: &token,
+        secret: &secret,
+        done,
+    };
+    Ok(html(
+        status,
+        pages::application(&state.chrome(who, Some(realm)), &page),
+    ))
+}
+
+/// The forms of the application page that can fail.
+enum AppForm {
+    Settings,
+    Token,
+    Secret,
+}
+
+/// The application page again, with the form that failed as it was submitted and its
+/// error beside the field (or the page that says what else went wrong).
+async fn app_form_failed(
+    state: &Dashboard,
+    who: &SignedIn,
+    realm: &str,
+    app: &ApplicationView,
+    (which, mut fields, err): (AppForm, Fields, ManageError),
+) -> Response {
+    let status = match show_error(&mut fields, err) {
+        Ok(status) => status,
+        Err(other) => return state.failure(who, other),
+    };
+    let mut forms = AppForms::FRESH;
+    let slot = match which {
+        AppForm::Settings => &mut forms.settings,
+        AppForm::Token => &mut forms.token,
+        AppForm::Secret => &mut forms.secret,
+    };
+    *slot = Some(fields);
+    match render_app(state, who, realm, app, forms, status, None).await {
+        Ok(page) | Err(page) => page,
+    }
+}
+
+async fn find_app(
+    state: &Dashboard,
+    who: &SignedIn,
+    realm: &str,
+    client_id: &str,
+) -> Result<ApplicationView, Response> {
+    operations::show_application(state.authority(), realm, client_id)
+        .await
+        .map_err(|e| state.failure(who, e))
+}
+
+async fn app_page(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Page {
+    let who = state.signed_in(&headers, &pages::app_href(&realm, &client_id))?;
+    let app = find_app(&state, &who, &realm, &client_id).await?;
+    let done = done_message(query.as_deref());
+    render_app(
+        &state,
+        &who,
+        &realm,
+        &app,
+        AppForms::FRESH,
+        StatusCode::OK,
+        done,
+    )
+    .await
+}
+
+/// The change a settings form asks for: every field it shows is set.
+fn application_patch(form: &Form) -> Result<ApplicationPatch, FieldError> {
+    Ok(ApplicationPatch {
+        name: Some(form.get("name").trim().to_owned()),
+        enabled: Some(form.has("enabled", "on")),
+        scopes: Some(form.words("scopes").unwrap_or_default()),
+        scope_required: Some(form.has("scope_required", "on")),
+        token_ttl: form.lifetime("token_ttl")?,
+        token_format: Some(form.text("token_format")),
+        auth_methods: Some(form.all("auth_methods").map(str::to_owned).collect()),
+        public_key: Some(form.text("public_key")),
+        audiences: Some(form.words("audiences").unwrap_or_default()),
+        ..ApplicationPatch::default()
+    })
+}
+
+async fn save_app(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Page {
+    let here = pages::app_href(&realm, &client_id);
+    let (who, form) = state.submitted(&headers, body, &here).await?;
+    let app = find_app(&state, &who, &realm, &client_id).await?;
+    let fields = Fields::new(form);
+    let outcome = match application_patch(&fields.form) {
+        Err(field) => Err(ManageError::Invalid(field)),
+        Ok(patch) => {
+            operations::update_application(state.authority(), &who.actor, &realm, &client_id, patch)
+                .await
+        }
+    };
+    match outcome {
+        Ok(_) => Ok(see_other(&format!("{here}?done=saved"))),
+        Err(err) => {
+            let failed = (AppForm::Settings, fields, err);
+            Err(app_form_failed(&state, &who, &realm, &app, failed).await)
+        }
+    }
+}
+
+async fn issue_token(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Page {
+    let here = pages::app_href(&realm, &client_id);
+    let (who, form) = state.submitted(&headers, body, &here).await?;
+    let app = find_app(&state, &who, &realm, &client_id).await?;
+    let fields = Fields::new(form);
+    let outcome = match fields.form.lifetime("ttl") {
+        Err(field) => Err(ManageError::Invalid(field)),
+        Ok(ttl) => {
+            let input = IssueToken {
+                ttl,
+                scopes: fields.form.words("scopes"),
+            };
+            operations::issue_token(state.authority(), &who.actor, &realm, &client_id, input).await
+        }
+    };
+    match outcome {
+        Ok(token) => {
+            let chrome = state.chrome(&who, Some(&realm));
+            Ok(html(
+                StatusCode::CREATED,
+                pages::token(&chrome, &realm, &app, &token),
+            ))
+        }
+        Err(err) => {
+            let failed = (AppForm::Token, fields, err);
+            Err(app_form_failed(&state, &who, &realm, &app, failed).await)
+        }
+    }
+}
+
+async fn rotate_secret(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Page {
+    let here = pages::app_href(&realm, &client_id);
+    let (who, form) = state.submitted(&headers, body, &here).await?;
+    let app = find_app(&state, &who, &realm, &client_id).await?;
+    let fields = Fields::new(form);
+    let outcome = match fields.form.get("grace_period").trim().parse::<u64>() {
+        Err(_) => Err(ManageError::Invalid(FieldError::new(
+            "grace_period",
+            "choose how long the current secret keeps working",
+        ))),
+        Ok(grace) => {
+            let input = SecretRotate {
+                grace_period: Some(grace),
+            };
+            operations::rotate_secret(state.authority(), &who.actor, &realm, &client_id, input)
+                .await
+        }
+    };
+    match outcome {
+        Ok(rotated) => {
+            let chrome = state.chrome(&who, Some(&realm));
+            Ok(html(
+                StatusCode::OK,
+                pages::secret(&chrome, &realm, &app, &rotated),
+            ))
+        }
+        Err(err) => {
+            let failed = (AppForm::Secret, fields, err);
+            Err(app_form_failed(&state, &who, &realm, &app, failed).await)
+        }
+    }
+}
+
+async fn revoke_tokens(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Page {
+    let here = pages::app_href(&realm, &client_id);
+    let (who, _) = state.submitted(&headers, body, &here).await?;
+    operations::revoke_tokens(state.authority(), &who.actor, &realm, &client_id)
+        .await
+        .map_err(|e| state.failure(&who, e))?;
+    Ok(see_other(&format!("{here}?done=revoked")))
+}
+
+async fn delete_page(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Page {
+    let here = format!("{}/delete", pages::app_href(&realm, &client_id));
+    let who = state.signed_in(&headers, &here)?;
+    let app = find_app(&state, &who, &realm, &client_id).await?;
+    let chrome = state.chrome(&who, Some(&realm));
+    Ok(html(
+        StatusCode::OK,
+        pages::confirm_delete(&chrome, &realm, &app),
+    ))
+}
+
+/// Deletes once confirmed: by the confirmation page, or by the script's dialog on the
+/// application page. Unconfirmed, it shows the confirmation page.
+async fn delete_app(
+    State(state): DashState,
+    Path((realm, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Page {
+    let here = pages::app_href(&realm, &client_id);
+    let (who, form) = state.submitted(&headers, body, &here).await?;
+    if form.get("confirm") != "yes" {
+        let app = find_app(&state, &who, &realm, &client_id).await?;
+        let chrome = state.chrome(&who, Some(&realm));
+        return Ok(html(
+            StatusCode::OK,
+            pages::confirm_delete(&chrome, &realm, &app),
+        ));
+    }
+    operations::delete_application(state.authority(), &who.actor, &realm, &client_id)
+        .await
+        .map_err(|e| state.failure(&who, e))?;
+    Ok(see_other(&format!(
+        "{}?done=deleted",
+        pages::realm_href(&realm)
+    )))
+}
