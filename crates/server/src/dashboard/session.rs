@@ -107,7 +107,10 @@ pub fn over_tls(headers: &HeaderMap) -> bool {
         .is_some_and(|v| {
             v.split([';', ','])
                 .filter_map(|p| p.trim().split_once('='))
-                .any(|(k, v)| k.eq_ignore_ascii_case("proto") && v.eq_ignore_ascii_case("https"))
+                .any(|(k, v)| {
+                    k.eq_ignore_ascii_case("proto")
+                        && v.trim_matches('"').eq_ignore_ascii_case("https")
+                })
         });
     forwarded_proto || forwarded
 }
@@ -156,6 +159,10 @@ mod tests {
         assert!(!over_tls(&headers));
         headers.insert("forwarded", "for=1.2.3.4;proto=https".parse().unwrap());
         assert!(over_tls(&headers));
+        headers.insert("forwarded", "for=1.2.3.4, proto=\"HTTPS\"".parse().unwrap());
+        assert!(over_tls(&headers));
+        headers.insert("forwarded", "for=1.2.3.4;proto=http".parse().unwrap());
+        assert!(!over_tls(&headers));
         let set = set_cookie(COOKIE, "v", 60, true);
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
         assert!(set.ends_with("; Secure"));
