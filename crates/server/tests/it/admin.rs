@@ -3,16 +3,12 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_KEY, Reply, TestServer, assert_has_keys, basic, now_s};
+use crate::harness::{ADMIN_KEY, Reply, TestServer, app, assert_has_keys, basic, now_s};
 
 const REALMS: &str = "/admin/v1/realms";
 
 fn apps(realm: &str) -> String {
     format!("/admin/v1/realms/{realm}/applications")
-}
-
-fn app(realm: &str, client_id: &str) -> String {
-    format!("/admin/v1/realms/{realm}/applications/{client_id}")
 }
 
 /// An application view: every documented field, and never a secret.

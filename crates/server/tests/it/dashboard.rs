@@ -6,11 +6,7 @@ use reqwest::Method;
 use reqwest::header;
 use serde_json::json;
 
-use crate::harness::{ADMIN_KEY, FORM, Reply, TestServer, form_body};
-
-fn app(realm: &str, client_id: &str) -> String {
-    format!("/admin/v1/realms/{realm}/applications/{client_id}")
-}
+use crate::harness::{ADMIN_KEY, FORM, Reply, TestServer, app, form_body};
 
 /// A person at a browser: the session cookie, once signed in.
 struct Person<'s> {

@@ -283,6 +283,11 @@ pub fn assert_lifetime(claims: &Value, ttl: i64) {
     );
 }
 
+/// The admin API path of an application.
+pub fn app(realm: &str, client_id: &str) -> String {
+    format!("/admin/v1/realms/{realm}/applications/{client_id}")
+}
+
 pub fn now_s() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
