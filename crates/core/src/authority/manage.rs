@@ -1,0 +1,566 @@
+//! The management operations on the authority: realms, applications, usage and the
+//! audit log. Each writes the store first and then this process's cache, under the
+//! cache-order lock (see `Authority::sync`); the admin API, the dashboard and the CLI
+//! all reach them through the server's `operations`.
+
+use std::sync::Arc;
+
+use crate::client_keys;
+use crate::crypto;
+use crate::directory::RealmEntry;
+use crate::domain::{
+    Application, AuthMethod, ClientId, MAX_TTL_SECS, Realm, RealmName, ScopeSet, SecretHash,
+    SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling,
+};
+use crate::error::{FieldError, ManageError, StoreError};
+use crate::store::{AppQuery, AuditQuery, AuditRecord};
+use crate::tokens::{Dialect, GrantedToken};
+
+use super::{Authority, MAX_TTL, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS};
+
+impl Authority {
+    // ----- management: realms ---------------------------------------------------------
+
+    pub fn realms(&self) -> Vec<Arc<RealmEntry>> {
+        let mut realms: Vec<_> = self.read().realms().cloned().collect();
+        realms.sort_by(|a, b| a.realm.name.as_str().cmp(b.realm.name.as_str()));
+        realms
+    }
+
+    pub fn find_realm(&self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
+        self.realm(name).ok_or_else(|| ManageError::NotFound {
+            what: "realm",
+            name: name.to_owned(),
+        })
+    }
+
+    pub async fn create_realm(&self, new: NewRealm) -> Result<Arc<RealmEntry>, ManageError> {
+        let realm = Realm {
+            id: uuid::Builder::from_random_bytes(self.random16())
+                .into_uuid()
+                .to_string(),
+            name: new.name,
+            hosts: new.hosts,
+            public_url: new.public_url,
+            token_format: new.token_format.unwrap_or(TokenFormat::Jwt),
+            signing_alg: new.signing_alg.unwrap_or(SigningAlg::Es256),
+            token_prefix: new.token_prefix.unwrap_or_default(),
+            previous_token_prefixes: Vec::new(),
+            token_type: new.token_type.unwrap_or(TokenTypeSpelling::Bearer),
+            credential_window_secs: 60,
+            assertion_max_lifetime_secs: 3600,
+            key_rotation_secs: new.key_rotation_secs,
+            created_at: self.now_s(),
+        };
+        self.check_hosts_free(&realm)?;
+        let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
+        self.store.insert_realm(&realm, &key).await?;
+        self.refresh_realm_now(&realm.id).await?;
+        self.find_realm(realm.name.as_str())
+    }
+
+    fn check_hosts_free(&self, realm: &Realm) -> Result<(), ManageError> {
+        let directory = self.read();
+        for host in &realm.hosts {
+            if let Some(other) = directory.realm_for_host(host.as_str())
+                && other.realm.id != realm.id
+            {
+                return Err(ManageError::Conflict(format!(
+                    "host {host} already belongs to realm {}",
+                    other.realm.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a realm's settings through `edit`. A new signing algorithm gets a new
+    /// key at once; the old key stays published until every token it signed expired.
+    /// (At once rather than after a lead: a verifier that pinned the old algorithm
+    /// has to be changed anyway, and every node switches within one sync.)
+    pub async fn update_realm(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&mut Realm) -> Result<(), FieldError>,
+    ) -> Result<Arc<RealmEntry>, ManageError> {
+        let current = self.find_realm(name)?;
+        let mut realm = current.realm.clone();
+        edit(&mut realm)?;
+        if realm.token_prefix != current.realm.token_prefix {
+            // Tokens already handed out keep working under the prefix they were given.
+            let old = current.realm.token_prefix.clone();
+            realm
+                .previous_token_prefixes
+                .retain(|p| *p != old && *p != realm.token_prefix);
+            realm.previous_token_prefixes.insert(0, old);
+            realm.previous_token_prefixes.truncate(8);
+        }
+        self.check_hosts_free(&realm)?;
+        if realm.signing_alg != current.realm.signing_alg {
+            let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
+            self.store
+                .rotate_signing_key(&key, key.activates_at + MAX_TTL, None)
+                .await?;
+        }
+        if !self.store.update_realm(&realm).await? {
+            return Err(ManageError::NotFound {
+                what: "realm",
+                name: name.to_owned(),
+            });
+        }
+        self.refresh_realm_now(&realm.id).await?;
+        self.find_realm(realm.name.as_str())
+    }
+
+    /// Adds a signing key to the realm, published now and signing from `activate_in`
+    /// seconds on; the keys signing until then stop at that moment and stay published
+    /// until every token they could have signed has expired. Every node picks the
+    /// signing key by those stored times, so with a lead longer than one sync they all
+    /// switch at the same second.
+    pub async fn rotate_keys(
+        &self,
+        name: &str,
+        activate_in: u64,
+    ) -> Result<Arc<RealmEntry>, ManageError> {
+        let entry = self.find_realm(name)?;
+        let lead = i64::try_from(activate_in).unwrap_or(i64::MAX);
+        let key = self.new_key(
+            &entry.realm.id,
+            entry.realm.signing_alg,
+            self.now_s().saturating_add(lead),
+        )?;
+        self.store
+            .rotate_signing_key(&key, key.activates_at.saturating_add(MAX_TTL), None)
+            .await?;
+        self.refresh_realm_now(&entry.realm.id).await?;
+        self.find_realm(name)
+    }
+
+    /// Rotates the keys of every realm whose schedule says so, one hour ahead of when
+    /// the new key signs. Called periodically by every node; the store lets only one
+    /// new key in per period whoever asks. Returns the realms rotated.
+    pub async fn rotate_due_keys(&self) -> Result<Vec<RealmName>, ManageError> {
+        let now_s = self.now_s();
+        let mut rotated = Vec::new();
+        for entry in self.realms() {
+            let Some(period) = entry.realm.key_rotation_secs else {
+                continue;
+            };
+            let period = i64::try_from(period).unwrap_or(i64::MAX);
+            let activates_at = now_s.saturating_add(SCHEDULED_KEY_LEAD_SECS);
+            let newest = entry.keys.newest_activation().unwrap_or(i64::MIN);
+            if newest.saturating_add(period) > activates_at {
+                continue;
+            }
+            let key = self.new_key(&entry.realm.id, entry.realm.signing_alg, activates_at)?;
+            // Unless another node got there first: a key activating within the last
+            // period means the rotation is done.
+            let since = activates_at.saturating_sub(period).saturating_add(1);
+            if self
+                .store
+                .rotate_signing_key(&key, activates_at.saturating_add(MAX_TTL), Some(since))
+                .await?
+            {
+                rotated.push(entry.realm.name.clone());
+            }
+            self.refresh_realm_now(&entry.realm.id).await?;
+        }
+        Ok(rotated)
+    }
+
+    pub async fn delete_realm(&self, name: &str) -> Result<(), ManageError> {
+        let entry = self.find_realm(name)?;
+        if entry.realm.name.is_default() {
+            return Err(ManageError::Forbidden(
+                "the default realm cannot be deleted",
+            ));
+        }
+        self.store.delete_realm(&entry.realm.id).await?;
+        let _order = self.cache_order.lock().await;
+        self.write().remove_realm(&entry.realm.id);
+        Ok(())
+    }
+
+    // ----- usage ----------------------------------------------------------------------
+
+    /// Adds what this process counted since the last flush to the store's hourly
+    /// totals. Counts are put back if the store is unavailable, so none are lost.
+    pub async fn flush_usage(&self) -> Result<usize, StoreError> {
+        let _flushing = self.usage_flush.lock().await;
+        let counts = self.usage.take();
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        match self.store.add_usage(&counts).await {
+            Ok(()) => Ok(counts.len()),
+            Err(err) => {
+                self.usage.restore(counts);
+                Err(err)
+            }
+        }
+    }
+
+    /// Tokens issued to an application in each of the last `hours` hours, oldest
+    /// first, zeros included: the store's totals plus this process's unflushed counts.
+    pub async fn usage(
+        &self,
+        realm: &str,
+        client_id: &str,
+        hours: u32,
+    ) -> Result<Vec<(i64, u64)>, ManageError> {
+        let entry = self.find_realm(realm)?;
+        let now_hour = self.now_s().div_euclid(3600);
+        let first = now_hour - i64::from(hours) + 1;
+        let mut series: Vec<(i64, u64)> = (first..=now_hour).map(|h| (h, 0)).collect();
+        let _no_flush = self.usage_flush.lock().await;
+        let stored = self.store.usage(&entry.realm.id, client_id, first).await?;
+        let pending = self.usage.pending(&entry.realm.id, client_id);
+        for (hour, tokens) in stored.into_iter().chain(pending) {
+            let slot = usize::try_from(hour - first).ok();
+            if let Some((_, total)) = slot.and_then(|i| series.get_mut(i)) {
+                *total += tokens;
+            }
+        }
+        Ok(series)
+    }
+
+    // ----- audit log ------------------------------------------------------------------
+
+    pub async fn record_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        realm: &str,
+        client_id: Option<&str>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .append_audit(&AuditRecord {
+                seq: 0,
+                at_ms: self.clock.now_ms(),
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                realm: realm.to_owned(),
+                client_id: client_id.map(str::to_owned),
+                detail: detail.to_owned(),
+            })
+            .await
+    }
+
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.store.audit(query).await
+    }
+
+    // ----- management: applications ---------------------------------------------------
+
+    /// A page of a realm's applications, ordered by client_id (see [`AppQuery`]).
+    pub async fn application_page(
+        &self,
+        realm: &str,
+        query: &AppQuery,
+    ) -> Result<Vec<Application>, ManageError> {
+        let entry = self.find_realm(realm)?;
+        Ok(self.store.application_page(&entry.realm.id, query).await?)
+    }
+
+    pub async fn find_application(
+        &self,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<Application, ManageError> {
+        let entry = self.find_realm(realm)?;
+        self.store
+            .find_application(&entry.realm.id, client_id)
+            .await?
+            .ok_or_else(|| app_not_found(client_id))
+    }
+
+    /// Creates an application and returns it with its secret, which is shown only now.
+    pub async fn create_application(
+        &self,
+        realm: &str,
+        new: NewApplication,
+    ) -> Result<(Application, String), ManageError> {
+        let entry = self.find_realm(realm)?;
+        let now_s = self.now_s();
+        let secret = crypto::random_credential(self.rng.as_ref(), 32);
+        let client_id = match new.client_id {
+            Some(id) => id,
+            None => ClientId::generated(crypto::random_credential(self.rng.as_ref(), 18)),
+        };
+        let app = Application {
+            realm_id: entry.realm.id.clone(),
+            client_id,
+            name: new.name,
+            enabled: new.enabled,
+            secrets: vec![SecretHash {
+                hash: self.secrets.hash(&secret),
+                expires_at: None,
+            }],
+            scopes: new.scopes,
+            default_scopes: new.default_scopes,
+            scope_required: new.scope_required,
+            token_ttl: new.token_ttl.unwrap_or_default(),
+            token_format: new.token_format,
+            refresh_token_ttl: new.refresh_token_ttl,
+            auth_methods: new.auth_methods.unwrap_or_else(|| {
+                vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+            }),
+            public_key: new.public_key,
+            jwks: new.jwks,
+            audiences: new.audiences,
+            roles: new.roles,
+            // A client_id may be reused after a deletion; the new application must not
+            // inherit tokens its predecessor was given.
+            tokens_valid_after_ms: self.clock.now_ms(),
+            created_at: now_s,
+            updated_at: now_s,
+        };
+        validate_application(&app)?;
+        self.store
+            .insert_application(&app)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ManageError::Conflict(format!(
+                    "client_id {} already exists in realm {realm}",
+                    app.client_id
+                )),
+                other => other.into(),
+            })?;
+        let _order = self.cache_order.lock().await;
+        self.write().put_application(app.clone());
+        Ok((app, secret))
+    }
+
+    /// Changes an application through `edit`, then checks it is still coherent.
+    pub async fn update_application(
+        &self,
+        realm: &str,
+        client_id: &str,
+        edit: impl FnOnce(&mut Application) -> Result<(), FieldError>,
+    ) -> Result<Application, ManageError> {
+        let mut app = self.find_application(realm, client_id).await?;
+        let was_enabled = app.enabled;
+        edit(&mut app)?;
+        validate_application(&app)?;
+        if was_enabled && !app.enabled {
+            // Disabling kills every token for good: enabling again must not revive them.
+            self.kill_tokens_issued_so_far(&mut app);
+        }
+        self.save_application(app).await
+    }
+
+    async fn save_application(&self, mut app: Application) -> Result<Application, ManageError> {
+        app.updated_at = self.now_s();
+        if !self.store.update_application(&app).await? {
+            return Err(app_not_found(app.client_id.as_str()));
+        }
+        let _order = self.cache_order.lock().await;
+        self.write().put_application(app.clone());
+        Ok(app)
+    }
+
+    pub async fn delete_application(
+        &self,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<(), ManageError> {
+        let entry = self.find_realm(realm)?;
+        if !self
+            .store
+            .delete_application(&entry.realm.id, client_id)
+            .await?
+        {
+            return Err(app_not_found(client_id));
+        }
+        let _order = self.cache_order.lock().await;
+        self.write().remove_application(&entry.realm.id, client_id);
+        Ok(())
+    }
+
+    /// A new secret. With a grace period the old secret keeps working that long;
+    /// without one, every token issued so far dies with it.
+    pub async fn rotate_secret(
+        &self,
+        realm: &str,
+        client_id: &str,
+        grace_secs: u64,
+    ) -> Result<(String, Option<i64>), ManageError> {
+        if grace_secs > MAX_TTL_SECS {
+            return Err(FieldError::new(
+                "grace_period",
+                format!("a grace period is 0 to {MAX_TTL_SECS} seconds"),
+            )
+            .into());
+        }
+        let mut app = self.find_application(realm, client_id).await?;
+        let now_ms = self.clock.now_ms();
+        let now_s = now_ms.div_euclid(1000);
+        let secret = crypto::random_credential(self.rng.as_ref(), 32);
+        let fresh = SecretHash {
+            hash: self.secrets.hash(&secret),
+            expires_at: None,
+        };
+        let old_until = if grace_secs == 0 {
+            app.secrets = vec![fresh];
+            self.kill_tokens_issued_so_far(&mut app);
+            None
+        } else {
+            let until = now_s + i64::try_from(grace_secs).unwrap_or(i64::MAX);
+            let mut kept: Vec<_> = app
+                .secrets
+                .drain(..)
+                .filter(|s| s.expires_at.is_none_or(|at| at > now_s))
+                .map(|s| SecretHash {
+                    hash: s.hash,
+                    expires_at: Some(s.expires_at.map_or(until, |at| at.min(until))),
+                })
+                .collect();
+            kept.insert(0, fresh);
+            app.secrets = kept;
+            Some(until)
+        };
+        self.save_application(app).await?;
+        Ok((secret, old_until))
+    }
+
+    /// Every token of the application issued until now stops working.
+    pub async fn revoke_tokens(&self, realm: &str, client_id: &str) -> Result<i64, ManageError> {
+        let mut app = self.find_application(realm, client_id).await?;
+        let now_ms = self.kill_tokens_issued_so_far(&mut app);
+        self.save_application(app).await?;
+        Ok(now_ms)
+    }
+
+    /// A token issued by an administrator, with a lifetime of their choosing.
+    pub async fn issue_token(
+        &self,
+        realm: &str,
+        client_id: &str,
+        ttl: Option<TokenTtl>,
+        scopes: Option<ScopeSet>,
+    ) -> Result<GrantedToken, ManageError> {
+        let entry = self.find_realm(realm)?;
+        let app = self.find_application(realm, client_id).await?;
+        if !app.enabled {
+            return Err(ManageError::Forbidden("the application is disabled"));
+        }
+        let scope = match scopes {
+            Some(scopes) if !scopes.is_empty() => {
+                if !scopes.is_subset_of(&app.scopes) {
+                    return Err(FieldError::new(
+                        "scopes",
+                        format!("the application is allowed only: {}", app.scopes),
+                    )
+                    .into());
+                }
+                scopes
+            }
+            _ => app.effective_default_scopes().clone(),
+        };
+        // The cache may not have this application yet if it was made by another process.
+        if self
+            .cached_application(&entry.realm.id, client_id)
+            .is_none()
+        {
+            self.write().put_application(app.clone());
+        }
+        self.mint(
+            &entry,
+            &app,
+            &scope,
+            &app.audiences,
+            ttl.unwrap_or(app.token_ttl),
+            Dialect::Standard,
+        )
+        .map_err(|e| ManageError::Internal(e.to_string()))
+    }
+
+    /// Moves `tokens_valid_after` past every issue stamp handed out so far: a token is
+    /// stamped at least one millisecond after the previous value (see `tokens::issue_ms`),
+    /// so "now" alone could leave a token of this same millisecond alive.
+    fn kill_tokens_issued_so_far(&self, app: &mut Application) -> i64 {
+        let at = self
+            .clock
+            .now_ms()
+            .max(app.tokens_valid_after_ms.saturating_add(1));
+        app.tokens_valid_after_ms = at;
+        at
+    }
+
+    fn random16(&self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        self.rng.fill(&mut bytes);
+        bytes
+    }
+}
+
+fn app_not_found(client_id: &str) -> ManageError {
+    ManageError::NotFound {
+        what: "application",
+        name: client_id.to_owned(),
+    }
+}
+
+/// The rules an application must keep after any change.
+fn validate_application(app: &Application) -> Result<(), FieldError> {
+    if app.name.trim().is_empty() || app.name.len() > 200 {
+        return Err(FieldError::new("name", "a name is 1 to 200 characters"));
+    }
+    // PostgreSQL text cannot hold NUL, and no name needs a control character.
+    if app.name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "name",
+            "a name must not contain control characters",
+        ));
+    }
+    if let Some(defaults) = &app.default_scopes
+        && !defaults.is_subset_of(&app.scopes)
+    {
+        return Err(FieldError::new(
+            "default_scopes",
+            "default scopes must be among the application's scopes",
+        ));
+    }
+    if app.auth_methods.is_empty() {
+        return Err(FieldError::new(
+            "auth_methods",
+            "an application needs at least one auth method",
+        ));
+    }
+    if app.allows(AuthMethod::PrivateKeyJwt) && app.public_key.is_none() && app.jwks.is_none() {
+        return Err(FieldError::new(
+            "auth_methods",
+            "private_key_jwt needs a public_key or jwks",
+        ));
+    }
+    let pem_key = app
+        .public_key
+        .as_deref()
+        .map(|pem| client_keys::parse_pem("public_key", pem))
+        .transpose()?;
+    if let Some(jwks) = &app.jwks {
+        client_keys::parse_jwks("jwks", jwks)?;
+    }
+    if app.allows(AuthMethod::SignedCredential) {
+        let bits = pem_key.as_ref().and_then(|k| k.rsa_bits());
+        if !bits.is_some_and(|b| (2048..=4096).contains(&b)) {
+            return Err(FieldError::new(
+                "public_key",
+                "signed_credential needs an RSA public_key of 2048 to 4096 bits",
+            ));
+        }
+    }
+    if app.roles.iter().any(|r| r.is_empty() || r.len() > 128) {
+        return Err(FieldError::new("roles", "a role is 1 to 128 characters"));
+    }
+    for aud in &app.audiences {
+        if aud.is_empty() || aud.len() > 512 || aud.contains(char::is_whitespace) {
+            return Err(FieldError::new(
+                "audiences",
+                "an audience is a non-empty string without spaces",
+            ));
+        }
+    }
+    Ok(())
+}
