@@ -1,5 +1,6 @@
-//! The admin listener: the management API of SPEC §5, every request authenticated with
-//! the admin key, beside the dashboard (`dashboard/`), which signs people in with it.
+//! The admin listener: the management API of docs/contract.md §5, every request
+//! authenticated with the admin key, beside the dashboard (`dashboard/`), which signs
+//! people in with it.
 
 use std::sync::Arc;
 

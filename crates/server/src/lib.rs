@@ -213,7 +213,8 @@ impl Running {
     }
 }
 
-/// How often each process reads the change log: well inside SPEC §4's one second.
+/// How often each process reads the change log: well inside the one second that
+/// docs/contract.md §4 allows.
 const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 /// How often realms with a key rotation schedule are checked (a scheduled key is

@@ -31,7 +31,7 @@ pub struct PublicState {
 
 type AppState = State<Arc<PublicState>>;
 
-/// Every path of SPEC §3, for every realm.
+/// Every path of docs/contract.md §3, for every realm.
 pub fn router(state: Arc<PublicState>) -> Router {
     let per_realm = Router::new()
         .route("/oauth2/token", post(token))

@@ -1,4 +1,4 @@
-//! The admin API of SPEC §5: every route, its authentication, and its errors.
+//! The admin API of docs/contract.md §5: every route, its authentication, and its errors.
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
-//! The five dialects of SPEC §1 as their providers' clients speak them, and the bad
-//! input each invites: every refusal is `invalid_client` (or `invalid_grant` for a
+//! The five dialects (docs/dialects.md) as their providers' clients speak them, and the
+//! bad input each invites: every refusal is `invalid_client` (or `invalid_grant` for a
 //! refresh token), never a 500.
 
 use std::path::Path;

@@ -202,7 +202,7 @@ impl Reply {
         body
     }
 
-    /// An active RFC 7662 answer with at least the fields SPEC §3 names.
+    /// An active RFC 7662 answer with at least the fields docs/contract.md §3 names.
     #[track_caller]
     pub fn expect_active(&self) -> Value {
         self.expect_status(200);

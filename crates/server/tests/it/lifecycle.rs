@@ -1,4 +1,5 @@
-//! SPEC §4: what invalidates a token, and admin-issued tokens with a set lifetime.
+//! What invalidates a token (docs/contract.md §4), and admin-issued tokens with a set
+//! lifetime.
 
 use std::time::Duration;
 
@@ -410,6 +411,6 @@ async fn a_new_token_prefix_keeps_outstanding_opaque_tokens_valid() {
     let new = server.fetch_token("/realms/op", &id, &secret).await;
     assert!(new.starts_with("new_"));
     server.assert_alive("/realms/op", &id, &secret, &new).await;
-    // A token setting is not among SPEC §4's ways to invalidate a token.
+    // A token setting is not among docs/contract.md §4's ways to invalidate a token.
     server.assert_alive("/realms/op", &id, &secret, &old).await;
 }

@@ -1,5 +1,6 @@
-//! The lifecycle rules of SPEC §4 and client assertions, on a real store with a manual
-//! clock: expiry and replay windows are tested by moving the clock, never by sleeping.
+//! The lifecycle rules of docs/contract.md §4 and client assertions, on a real store
+//! with a manual clock: expiry and replay windows are tested by moving the clock, never
+//! by sleeping.
 
 use std::sync::Arc;
 

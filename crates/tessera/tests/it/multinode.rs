@@ -1,5 +1,5 @@
 //! Several `tessera serve` processes on one PostgreSQL database behave as one server
-//! (SPEC §4, §7): what one node is told, every node obeys within one second.
+//! (docs/contract.md §4, §7): what one node is told, every node obeys within one second.
 //!
 //! Each test gets its own database, created through `TESSERA_TEST_POSTGRES_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/test`) and dropped afterwards.
@@ -13,7 +13,8 @@ use sqlx::Connection;
 
 use crate::{ADMIN_KEY, Server, json_of, tessera, token};
 
-/// What SPEC §4 allows between a change on one node and its effect on another.
+/// What docs/contract.md §4 allows between a change on one node and its effect on
+/// another.
 const WITHIN: Duration = Duration::from_secs(1);
 
 /// A fresh PostgreSQL database, dropped (with any connection left to it) on drop.
