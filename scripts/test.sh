@@ -28,9 +28,9 @@ for line in sys.stdin:
 [ -x "$http_suite" ] || { echo "cannot find the tessera-server HTTP suite binary" >&2; exit 1; }
 (cd crates/server && TESSERA_TEST_STORE=postgres "$http_suite")
 
-# The providers' own sample clients (../shared/dialects), run against the debug binary
-# that cargo test just built for the CLI's tests (`cargo build -p tessera` would unify
-# features differently and compile again).
+# The providers' own sample clients (tests/dialects/, see docs/dialects.md), run against
+# the debug binary that cargo test just built for the CLI's tests (`cargo build -p
+# tessera` would unify features differently and compile again).
 echo "== dialect sample clients"
 TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dialects/run.sh
 

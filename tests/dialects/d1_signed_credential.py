@@ -1,5 +1,5 @@
-# D1, signed credential: the Python sample of the provider page
-# /work/shared/dialects/000_e3f6b7616cd94594.txt ("Bearer Token", POST /v2/token).
+# D1, signed credential (docs/dialects.md, "D1 signed credential"): the Python sample
+# the provider publishes on its page "Bearer Token" (POST /v2/token).
 #
 # Changed from the page:
 #   - base URL: https://api.bitmart.com -> $TESSERA_BASE (api_url and the token url);

@@ -1,6 +1,5 @@
-# D2, Basic header + form: the Python sample of the provider page
-# /work/shared/dialects/001_bbfe82afcab007b6.txt ("Getting a Bearer Token",
-# POST /passport/oauth/token).
+# D2, Basic header + form (docs/dialects.md, "D2 Basic + form"): the Python sample the
+# provider publishes on its page "Getting a Bearer Token" (POST /passport/oauth/token).
 #
 # Changed from the page:
 #   - base URL: the page's relative '/passport/oauth/token' gets $TESSERA_BASE in front;

@@ -1,6 +1,6 @@
-# D3, Keycloak: the request of the provider page
-# /work/shared/dialects/002_17f7f7554a811d12.txt ("How to get a Bearer token",
-# POST /auth/realms/Arkane/protocol/openid-connect/token).
+# D3, Keycloak (docs/dialects.md, "D3 Keycloak"): the request the provider publishes on
+# its page "How to get a Bearer token"
+# (POST /auth/realms/Arkane/protocol/openid-connect/token).
 #
 # The page publishes no client code, only the request (host, path, three form body
 # parameters) and a sample response; get_bearer_token() below is that request written

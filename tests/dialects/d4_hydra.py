@@ -1,6 +1,6 @@
-# D4, Ory Hydra style: the Python sample of the provider page
-# /work/shared/dialects/003_6a80a0783a0a8138.txt ("Getting the Access Token",
-# POST https://oauth2.bitquery.io/oauth2/token with scope=api).
+# D4, Ory Hydra style (docs/dialects.md, "D4 Hydra style"): the Python sample the
+# provider publishes on its page "Getting the Access Token"
+# (POST https://oauth2.bitquery.io/oauth2/token with scope=api).
 #
 # Changed from the page:
 #   - base URL: https://oauth2.bitquery.io -> $TESSERA_BASE/realms/bitquery (the realm's

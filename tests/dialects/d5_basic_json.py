@@ -1,5 +1,5 @@
-# D5, Basic header + JSON body: the Python sample of the provider page
-# /work/shared/dialects/004_e889e2df2f92e8fb.txt ("Get Access Token", POST /oauth2/token/).
+# D5, Basic header + JSON body (docs/dialects.md, "D5 Basic + JSON"): the Python sample
+# the provider publishes on its page "Get Access Token" (POST /oauth2/token/).
 #
 # Changed from the page:
 #   - base URL: https://app.podero.com -> $TESSERA_BASE, and, as the page says to

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Cross-dialect compatibility test (SPEC §1): starts a built `tessera`, provisions realms
-# and applications through the admin API, and runs each provider's published client code
-# (dN_*.py) against it, then has openapi-spec-validator read /admin/v1/openapi.json.
+# Cross-dialect compatibility test (docs/dialects.md): starts a built `tessera`,
+# provisions realms and applications through the admin API, and runs each provider's
+# published client code (dN_*.py) against it, then has openapi-spec-validator read
+# /admin/v1/openapi.json.
 # Prints one PASS/FAIL line per case and, last, `N passed, M failed`;
 # exits non-zero if anything failed. See README.md beside this file.
 #
