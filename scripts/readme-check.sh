@@ -17,13 +17,13 @@
 # exists (it would use someone's data) or a port is taken, and removes the ./data it
 # made when it ends.
 #
-# Environment: READY_TIMEOUT (seconds to wait for /readyz, default 900: a cold release
-# build takes about 8 minutes on two cores), STOP_TIMEOUT (seconds for the server to stop
-# after SIGTERM, default 30).
+# Environment: READY_TIMEOUT (seconds to wait for /readyz, default 1800: a cold release
+# build takes about 8 minutes on two idle cores, and took over 15 on two busy ones),
+# STOP_TIMEOUT (seconds for the server to stop after SIGTERM, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-READY_TIMEOUT="${READY_TIMEOUT:-900}"
+READY_TIMEOUT="${READY_TIMEOUT:-1800}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
 PUBLIC=http://127.0.0.1:8080
 ADMIN=http://127.0.0.1:8081
