@@ -70,7 +70,7 @@ first_token=$(section_commands "## First token")
 SERVE=$(one_line "server command" '^cargo run .*serve' "$two_commands")
 APP_CREATE=$(one_line "app create command" '^cargo run .* app create ' "$first_token")
 CURL_TOKEN=$(one_line "token request" '^curl .*/oauth2/token$' "$first_token")
-CURL_INTROSPECT=$(one_line "introspection request" '^curl .*/oauth2/introspect$' "$first_token")
+CURL_TOKEN_INFO=$(one_line "introspection request" '^curl .*/oauth2/introspect$' "$first_token")
 CURL_VERIFY=$(one_line "/verify request" '^curl .*/verify$' "$first_token")
 CURL_REVOKE=$(one_line "revocation request" '^curl .*/oauth2/revoke$' "$first_token")
 CURL_ADMIN=$(one_line "admin API request" '^curl .*/admin/v1/realms$' "$first_token")
@@ -200,8 +200,8 @@ ACCESS_TOKEN=$(json_field access_token)
 [ -n "$ACCESS_TOKEN" ] || fail "the token response has no access_token: $BODY"
 [ "$attempt" -eq 1 ] || say "  (the server saw the new application on attempt $attempt)"
 
-say "introspection: $CURL_INTROSPECT"
-request "$CURL_INTROSPECT"
+say "introspection: $CURL_TOKEN_INFO"
+request "$CURL_TOKEN_INFO"
 expect "introspection" 200
 [ "$(json_field active)" = true ] || fail "introspection does not say active: $BODY"
 [ "$(json_field client_id)" = "$CLIENT_ID" ] || fail "introspection names another client: $BODY"
@@ -216,7 +216,7 @@ request "$CURL_REVOKE"
 expect "revocation" 200
 
 say "introspection after revocation"
-request "$CURL_INTROSPECT"
+request "$CURL_TOKEN_INFO"
 expect "introspection after revocation" 200
 [ "$(json_field active)" = false ] || fail "the revoked token is still active: $BODY"
 
