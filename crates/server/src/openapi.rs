@@ -17,9 +17,9 @@ use tessera_proto::{
     RealmCreate, RealmPatch, RealmView, SecretRotate, SecretRotated, TokenResponse, TokensRevoked,
     UsageView,
 };
-use utoipa::openapi::path::{Parameter, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Object, Required, Type};
+use utoipa::openapi::{Content, Object, Ref, Required, Response, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 /// The document, rendered once.
@@ -49,7 +49,7 @@ pub fn document() -> &'static str {
         openid_configuration_for_realm, jwks, verify, healthz, readyz, metrics,
     ),
     components(schemas(TokenForm, IntrospectForm, RevokeForm)),
-    modifiers(&AdminKey),
+    modifiers(&AdminKey, &Failures),
     tags(
         (name = "admin", description = "Realms, applications, keys, audit (admin listener)"),
         (name = "oauth", description = "Token endpoints (public listener)"),
@@ -72,6 +72,69 @@ impl Modify for AdminKey {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
         );
     }
+}
+
+/// The failures every operation of a kind can answer, added here once rather than to
+/// each operation: any admin request without the key is 401 and any body over the
+/// limit 413; a public endpoint that reads a form answers 400 to a bad one, 413 to a
+/// body over the limit and 415 to a content type it does not read.
+struct Failures;
+
+impl Modify for Failures {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let admin = path.starts_with("/admin/v1/");
+            for operation in operations(item) {
+                let has_body = operation.request_body.is_some();
+                if admin {
+                    add_failure(
+                        operation,
+                        "401",
+                        "AdminError",
+                        "Missing or wrong credentials",
+                    );
+                    if has_body {
+                        add_failure(operation, "413", "AdminError", "Body too large");
+                    }
+                } else if has_body {
+                    add_failure(operation, "400", "ErrorResponse", "Bad input");
+                    add_failure(operation, "413", "ErrorResponse", "Body too large");
+                    add_failure(
+                        operation,
+                        "415",
+                        "ErrorResponse",
+                        "Neither a form nor JSON body",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Adds a JSON error answer unless the operation documents that status already.
+fn add_failure(operation: &mut Operation, status: &str, schema: &str, description: &str) {
+    let content = Content::new(Some(Ref::from_schema_name(schema)));
+    let response = Response::builder()
+        .description(description)
+        .content("application/json", content)
+        .build();
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| response.into());
 }
 
 /// Where the public router serves each per-realm operation besides its canonical path.
@@ -131,6 +194,9 @@ fn add_aliases(doc: &mut utoipa::openapi::OpenApi) {
                     .parameters
                     .get_or_insert_with(Vec::new)
                     .push(realm.clone().into());
+                for operation in operations(&mut under) {
+                    add_failure(operation, "404", "ErrorResponse", "No such realm");
+                }
                 doc.paths.paths.insert(full, under);
             }
         }
