@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
-use tessera_core::Authority;
+use tessera_core::{Authority, ManageError};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -99,6 +100,31 @@ async fn not_found() -> AdminFailure {
     AdminFailure::NotFound
 }
 
+/// The realm and client_id of the path, as [`Path`] reads them, except that a name that
+/// does not decode (percent-escapes of bytes that are not UTF-8) is answered like every
+/// unknown name, 404 in JSON, and not with axum's plain-text 400, which no operation
+/// of the OpenAPI document lists.
+struct Names<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Names<T> {
+    type Rejection = AdminFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminFailure> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(names)) => Ok(Self(names)),
+            Err(rejection) if rejection.status().is_client_error() => {
+                Err(AdminFailure::Manage(ManageError::NotFound {
+                    what: "realm or application",
+                    name: parts.uri.path().to_owned(),
+                }))
+            }
+            Err(rejection) => Err(AdminFailure::Manage(ManageError::Internal(
+                rejection.body_text(),
+            ))),
+        }
+    }
+}
+
 /// Reads a JSON body into `T`; an empty body reads as `{}`. A bad field is named.
 async fn json_body<T: DeserializeOwned>(
     state: &AdminState,
@@ -153,13 +179,13 @@ async fn create_realm(State(state): AppState, headers: HeaderMap, body: Body) ->
     ))
 }
 
-async fn show_realm(State(state): AppState, Path(realm): Path<String>) -> Answer {
+async fn show_realm(State(state): AppState, Names(realm): Names<String>) -> Answer {
     Ok(ok(operations::show_realm(&state.authority, &realm)?))
 }
 
 async fn update_realm(
     State(state): AppState,
-    Path(realm): Path<String>,
+    Names(realm): Names<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -173,14 +199,14 @@ async fn update_realm(
     .await?))
 }
 
-async fn delete_realm(State(state): AppState, Path(realm): Path<String>) -> Answer {
+async fn delete_realm(State(state): AppState, Names(realm): Names<String>) -> Answer {
     operations::delete_realm(&state.authority, &Actor::admin_key(), &realm).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn rotate_keys(
     State(state): AppState,
-    Path(realm): Path<String>,
+    Names(realm): Names<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -196,7 +222,7 @@ async fn rotate_keys(
 
 async fn list_applications(
     State(state): AppState,
-    Path(realm): Path<String>,
+    Names(realm): Names<String>,
     RawQuery(query): RawQuery,
 ) -> Answer {
     let query = query_of(query.as_deref())?;
@@ -210,7 +236,7 @@ async fn list_applications(
 
 async fn usage(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Answer {
     let query = query_of(query.as_deref())?;
@@ -268,7 +294,7 @@ fn paged<T: serde::Serialize, Q: serde::Serialize>(
 
 async fn create_application(
     State(state): AppState,
-    Path(realm): Path<String>,
+    Names(realm): Names<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -281,7 +307,7 @@ async fn create_application(
 
 async fn show_application(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
 ) -> Answer {
     Ok(ok(operations::show_application(
         &state.authority,
@@ -293,7 +319,7 @@ async fn show_application(
 
 async fn update_application(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -310,7 +336,7 @@ async fn update_application(
 
 async fn delete_application(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
 ) -> Answer {
     operations::delete_application(&state.authority, &Actor::admin_key(), &realm, &client_id)
         .await?;
@@ -319,7 +345,7 @@ async fn delete_application(
 
 async fn rotate_secret(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -336,7 +362,7 @@ async fn rotate_secret(
 
 async fn issue_token(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -359,7 +385,7 @@ async fn issue_token(
 
 async fn revoke_tokens(
     State(state): AppState,
-    Path((realm, client_id)): Path<(String, String)>,
+    Names((realm, client_id)): Names<(String, String)>,
 ) -> Answer {
     Ok(ok(operations::revoke_tokens(
         &state.authority,

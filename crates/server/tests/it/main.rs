@@ -21,6 +21,7 @@ mod lifecycle;
 mod metadata;
 mod realms;
 mod revocation;
+mod schema_regressions;
 mod scopes;
 mod token;
 mod verify;
