@@ -274,11 +274,26 @@ test("a person signs in, creates an application, gets, checks and revokes a toke
   const text = JSON.stringify(audit);
   for (const value of [secret, newSecret, token]) assert.ok(!text.includes(value));
 
-  // Signing out ends the session.
-  await page.click("text=Sign out");
+  // Signing out ends the session, and a copy of its cookie is refused too.
+  const [sessionCookie] = (await context.cookies()).filter((c) => c.name === "tessera_session");
+  await page.click('button:text-is("Sign out")');
   await page.waitForURL(/\/sign-in/);
   await page.goto(`${adminUrl}/realms/default`);
   await page.waitForURL(/\/sign-in\?next=%2Frealms%2Fdefault/);
+  await context.addCookies([sessionCookie]);
+  await page.goto(`${adminUrl}/realms/default`);
+  await page.waitForURL(/\/sign-in\?next=%2Frealms%2Fdefault/);
+
+  // "Sign out everywhere" ends another browser's session as well.
+  const other = await browser.newContext();
+  const otherPage = await other.newPage();
+  await signIn(otherPage);
+  await signIn(page);
+  await page.click('button:text-is("Sign out everywhere")');
+  await page.waitForURL(/\/sign-in/);
+  await otherPage.goto(`${adminUrl}/realms/default`);
+  await otherPage.waitForURL(/\/sign-in\?next=%2Frealms%2Fdefault/);
+  await other.close();
   await context.close();
 });
 

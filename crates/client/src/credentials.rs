@@ -253,12 +253,14 @@ impl ClientCredentials {
         out
     }
 
-    /// The request parts that authenticate this client at `endpoint`, around the
-    /// endpoint's own `params`. A signed credential or an assertion is made anew on
-    /// every call: the server accepts each only once.
+    /// The request parts that authenticate this client to `audience`, around the
+    /// endpoint's own `params`. `audience` is what an assertion names as `aud`: the
+    /// token endpoint's URL or the server's issuer (RFC 7523 §3; the issuer alone for
+    /// any other endpoint, as draft-ietf-oauth-rfc7523bis asks). A signed credential or
+    /// an assertion is made anew on every call: the server accepts each only once.
     pub(crate) fn authorize(
         &self,
-        endpoint: &str,
+        audience: &str,
         params: Vec<(String, String)>,
     ) -> Result<AuthorizedBody, KeyError> {
         let mut params = params;
@@ -294,7 +296,7 @@ impl ClientCredentials {
                 (None, false)
             }
             Auth::PrivateKeyJwt { key, key_id } => {
-                let assertion = assertion(&self.client_id, endpoint, key, key_id.as_deref())?;
+                let assertion = assertion(&self.client_id, audience, key, key_id.as_deref())?;
                 params.push(("client_id".into(), id));
                 params.push(("client_assertion_type".into(), JWT_BEARER.into()));
                 params.push(("client_assertion".into(), assertion));
@@ -341,7 +343,7 @@ impl AuthorizedBody {
     }
 }
 
-/// An RFC 7523 client assertion: `iss` = `sub` = the client, `aud` = the endpoint, a
+/// An RFC 7523 client assertion: `iss` = `sub` = the client, `aud` = the server, a
 /// random `jti` and a short life.
 fn assertion(
     client_id: &str,

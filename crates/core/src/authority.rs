@@ -20,6 +20,7 @@ use crate::store::{Change, ChangeSignal, Store, StoredKey};
 use crate::usage::UsageCounter;
 
 mod manage;
+mod sessions;
 
 /// Where the time comes from; a parameter so that expiry is tested without sleeping.
 pub trait Clock: Send + Sync {
@@ -184,6 +185,10 @@ impl Authority {
         self.clock.now_ms().div_euclid(1000)
     }
 
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// A MAC key derived from the master key for one purpose: every node that shares
     /// the master key derives the same one.
     pub fn mac_key(&self, purpose: &str) -> MacKey {
@@ -218,20 +223,25 @@ impl Authority {
     }
 
     /// Whether a token of `client_id` issued at `issued_ms` with this `jti` is still
-    /// good: its application is alive, it was issued after the last "revoke all", and
-    /// it was not revoked one by one.
+    /// good: its application is alive, it was issued after the last "revoke all", it
+    /// was not revoked one by one, and the refresh family it came from (if any) was not
+    /// revoked.
     pub(crate) fn is_alive(
         &self,
         realm_id: &str,
         client_id: &str,
         jti: &str,
+        family: Option<&str>,
         issued_ms: i64,
     ) -> bool {
         let directory = self.read();
         let Some(app) = directory.application(realm_id, client_id) else {
             return false;
         };
-        app.enabled && issued_ms > app.tokens_valid_after_ms && !directory.is_revoked(jti)
+        app.enabled
+            && issued_ms > app.tokens_valid_after_ms
+            && !directory.is_revoked(jti)
+            && !family.is_some_and(|f| directory.is_revoked(f))
     }
 
     /// What the realm's applications really use, for the discovery document.

@@ -11,7 +11,7 @@ use crate::authority::Authority;
 use crate::client_keys::{self, AssertionAlg, ClientKey};
 use crate::crypto::CompactJws;
 use crate::directory::RealmEntry;
-use crate::domain::{Application, AuthMethod};
+use crate::domain::{Application, AuthMethod, SecretHash};
 use crate::error::OAuthError;
 use crate::replay::ReplayCache;
 
@@ -42,15 +42,12 @@ pub enum ClientAuth {
     },
 }
 
-impl ClientAuth {
-    pub(crate) fn used_basic(&self) -> bool {
-        matches!(self, Self::Basic { .. })
-    }
-}
-
-/// Paths under an issuer that an assertion's `aud` may name (RFC 7523 §3: the token
-/// endpoint, or the issuer itself; we also accept the other endpoints it authenticates at).
-const AUDIENCE_PATHS: [&str; 11] = [
+/// Paths under a realm's base that an assertion's `aud` may name: the base itself (the
+/// issuer) or one of the token endpoint's paths. draft-ietf-oauth-rfc7523bis asks for the
+/// issuer alone; the token endpoint stays accepted because RFC 7523 §3 named it and
+/// clients written against it still send it. Nothing else: an assertion made for one
+/// endpoint or server must not be good at another.
+const AUDIENCE_PATHS: [&str; 7] = [
     "",
     "/oauth2/token",
     "/oauth2/token/",
@@ -58,11 +55,15 @@ const AUDIENCE_PATHS: [&str; 11] = [
     "/passport/oauth/token",
     "/v2/token",
     "/protocol/openid-connect/token",
-    "/oauth2/introspect",
-    "/protocol/openid-connect/token/introspect",
-    "/oauth2/revoke",
-    "/protocol/openid-connect/revoke",
 ];
+
+/// What an unknown client id's secret is compared with, so that a wrong secret costs
+/// the same work whether or not the client exists: answer times must not tell which
+/// client ids are real.
+const DECOY_SECRETS: [SecretHash; 1] = [SecretHash {
+    hash: [0; 32],
+    expires_at: None,
+}];
 
 #[derive(Deserialize)]
 struct AssertionClaims {
@@ -96,14 +97,15 @@ impl Authority {
         auth: &ClientAuth,
     ) -> Result<Arc<Application>, OAuthError> {
         let (app, once) = self.authenticate_locally(realm, auth)?;
+        // The store remembers one-time values across restarts (and, when shared, across
+        // nodes); memory has already refused the replays it knows of.
         if let Some(once) = once
-            && self.store.is_shared()
             && !self
                 .store
                 .claim_once(&once.key, once.expires_at, self.now_s())
                 .await?
         {
-            return Err(OAuthError::invalid_client(once.replayed, false));
+            return Err(OAuthError::invalid_client(once.replayed));
         }
         Ok(app)
     }
@@ -113,39 +115,24 @@ impl Authority {
         realm: &RealmEntry,
         auth: &ClientAuth,
     ) -> Result<(Arc<Application>, Option<OneTime>), OAuthError> {
-        let used_basic = auth.used_basic();
-        let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
-        let alive = |client_id: &str| {
-            self.cached_application(&realm.realm.id, client_id)
-                .filter(|app| app.enabled)
-                .ok_or_else(failed)
-        };
         match auth {
             ClientAuth::None => Err(OAuthError::invalid_client(
                 "client authentication is required",
-                false,
             )),
-            ClientAuth::Basic { client_id, secret } => {
-                let app = alive(client_id)?;
-                if app.allows(AuthMethod::ClientSecretBasic) && self.secret_matches(&app, secret) {
-                    Ok((app, None))
-                } else {
-                    Err(failed())
-                }
-            }
+            ClientAuth::Basic { client_id, secret } => self
+                .check_secret(realm, client_id, secret, AuthMethod::ClientSecretBasic)
+                .map(|app| (app, None)),
             ClientAuth::Post { client_id, secret } => {
-                let app = alive(client_id)?;
-                if app.allows(AuthMethod::SignedCredential)
+                if let Some(app) = self.cached_application(&realm.realm.id, client_id)
+                    && app.enabled
+                    && app.allows(AuthMethod::SignedCredential)
                     && let Some((key, block)) = signed_credential_block(&app, secret)
                 {
                     let once = self.check_signed_credential(realm, &app, &key, &block)?;
                     return Ok((app, Some(once)));
                 }
-                if app.allows(AuthMethod::ClientSecretPost) && self.secret_matches(&app, secret) {
-                    Ok((app, None))
-                } else {
-                    Err(failed())
-                }
+                self.check_secret(realm, client_id, secret, AuthMethod::ClientSecretPost)
+                    .map(|app| (app, None))
             }
             ClientAuth::Assertion {
                 client_id,
@@ -154,6 +141,26 @@ impl Authority {
             } => self
                 .check_assertion(realm, client_id.as_deref(), assertion_type, assertion)
                 .map(|(app, once)| (app, Some(once))),
+        }
+    }
+
+    /// A shared secret. An unknown, disabled or not-allowed client fails exactly as a
+    /// wrong secret does, after the same keyed hash and comparison.
+    fn check_secret(
+        &self,
+        realm: &RealmEntry,
+        client_id: &str,
+        secret: &str,
+        method: AuthMethod,
+    ) -> Result<Arc<Application>, OAuthError> {
+        let app = self.cached_application(&realm.realm.id, client_id);
+        let hashes = app
+            .as_deref()
+            .map_or(&DECOY_SECRETS[..], |a| &a.secrets[..]);
+        let matched = self.secrets.verify(secret, hashes, self.now_s());
+        match app {
+            Some(app) if matched && app.enabled && app.allows(method) => Ok(app),
+            _ => Err(OAuthError::invalid_client("client authentication failed")),
         }
     }
 
@@ -170,7 +177,7 @@ impl Authority {
         key: &ClientKey,
         block: &[u8],
     ) -> Result<OneTime, OAuthError> {
-        let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
+        let refuse = |why: &'static str| OAuthError::invalid_client(why);
         let text = key
             .rsa_recover(block)
             .and_then(|plain| String::from_utf8(plain).ok())
@@ -224,7 +231,7 @@ impl Authority {
         assertion_type: &str,
         assertion: &str,
     ) -> Result<(Arc<Application>, OneTime), OAuthError> {
-        let refuse = |why: &'static str| OAuthError::invalid_client(why, false);
+        let refuse = |why: &'static str| OAuthError::invalid_client(why);
         if assertion_type != JWT_BEARER {
             return Err(refuse(
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -295,12 +302,16 @@ impl Authority {
         Ok((app, once))
     }
 
+    /// `aud` is one value, as a string or a one-element list, naming this realm's issuer
+    /// or token endpoint. A list with anything more is refused: an assertion meant for
+    /// several servers is good at each of them, so any of them could replay it here.
     fn audience_accepted(&self, realm: &RealmEntry, aud: Option<&serde_json::Value>) -> bool {
-        let values: Vec<&str> = match aud {
-            Some(serde_json::Value::String(one)) => vec![one.as_str()],
-            Some(serde_json::Value::Array(many)) => {
-                many.iter().filter_map(|v| v.as_str()).collect()
-            }
+        let value = match aud {
+            Some(serde_json::Value::String(one)) => one.as_str(),
+            Some(serde_json::Value::Array(many)) => match many.as_slice() {
+                [serde_json::Value::String(one)] => one.as_str(),
+                _ => return false,
+            },
             _ => return false,
         };
         let server = self.server_url().as_str();
@@ -311,12 +322,10 @@ impl Authority {
         if realm.realm.name.is_default() {
             bases.push(server.to_owned());
         }
-        values.iter().any(|value| {
-            bases.iter().any(|base| {
-                value
-                    .strip_prefix(base.as_str())
-                    .is_some_and(|path| AUDIENCE_PATHS.contains(&path))
-            })
+        bases.iter().any(|base| {
+            value
+                .strip_prefix(base.as_str())
+                .is_some_and(|path| AUDIENCE_PATHS.contains(&path))
         })
     }
 }

@@ -80,6 +80,31 @@ impl ClientKey {
         }
     }
 
+    /// Why an RSA key is not one to trust, if it is not: a modulus outside 2048 to 8192
+    /// bits (what signature verification accepts, and small ones are factored), an even
+    /// modulus, or a public exponent that is even, below 3 or over 32 bits (`e = 1` makes
+    /// "signing" the identity: anyone could forge a signed credential).
+    pub fn weakness(&self) -> Option<&'static str> {
+        let Self::Rsa { n, e, .. } = self else {
+            return None;
+        };
+        let bits = BigUint::from_bytes_be(n).bits();
+        if !(2048..=8192).contains(&bits) {
+            return Some("an RSA modulus must be 2048 to 8192 bits");
+        }
+        if n.last().is_none_or(|b| b % 2 == 0) {
+            return Some("an RSA modulus must be odd");
+        }
+        let exponent = BigUint::from_bytes_be(e);
+        if exponent < BigUint::from(3u8)
+            || e.last().is_none_or(|b| b % 2 == 0)
+            || exponent.bits() > 32
+        {
+            return Some("an RSA public exponent must be odd, at least 3 and at most 32 bits");
+        }
+        None
+    }
+
     /// The modulus length in bits, for an RSA key.
     pub fn rsa_bits(&self) -> Option<u64> {
         match self {
@@ -132,6 +157,9 @@ pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
         _ => None,
     }
     .ok_or_else(|| bad("unsupported or malformed key (RSA, P-256 and Ed25519 are supported)"))?;
+    if let Some(why) = key.weakness() {
+        return Err(bad(why));
+    }
     Ok(key)
 }
 
@@ -173,6 +201,12 @@ pub fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey
                 .map(|x| ClientKey::Ed25519 { kid, x }),
             _ => None,
         };
+        if let Some(why) = key.as_ref().and_then(ClientKey::weakness) {
+            return Err(FieldError::new(
+                field,
+                format!("a JWK in the set is not usable: {why}"),
+            ));
+        }
         match key {
             Some(key) => out.push(key),
             None if matches!(text("kty"), Some("RSA" | "EC" | "OKP")) => {
@@ -293,6 +327,62 @@ mod tests {
         assert!(key.rsa_recover(&[0u8; 10]).is_none());
         assert!(key.rsa_recover(&[0xFFu8; 256]).is_none());
         assert!(key.rsa_recover(&[0x01u8; 256]).is_none());
+    }
+
+    /// PKCS#1 `RSAPublicKey` DER of a modulus and exponent given as big-endian bytes.
+    fn pkcs1_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+        fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+            let mut out = vec![tag];
+            match content.len() {
+                len @ 0..0x80 => out.push(len as u8),
+                len @ 0x80..0x100 => out.extend([0x81, len as u8]),
+                len => out.extend([0x82, (len >> 8) as u8, len as u8]),
+            }
+            out.extend_from_slice(content);
+            out
+        }
+        let int = |v: &[u8]| {
+            let mut padded = vec![0u8];
+            padded.extend_from_slice(v);
+            tlv(0x02, &padded)
+        };
+        tlv(0x30, &[int(n), int(e)].concat())
+    }
+
+    #[test]
+    fn weak_rsa_keys_are_refused_naming_the_field() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let good = parse_pem(
+            "public_key",
+            &pem("PUBLIC KEY", pair.public_key().as_der().unwrap().as_ref()),
+        )
+        .unwrap();
+        let ClientKey::Rsa { n, e, .. } = good else {
+            panic!("RSA")
+        };
+        let mut even_n = n.clone();
+        *even_n.last_mut().unwrap() &= 0xFE;
+        let cases: [(&str, Vec<u8>, Vec<u8>); 6] = [
+            ("e = 1", n.clone(), vec![1]),
+            ("even e", n.clone(), vec![1, 0, 0]),
+            (
+                "64-bit modulus",
+                vec![0xC5, 0x1F, 0x2E, 0x3D, 0x4C, 0x5B, 0x6A, 0x79],
+                e.clone(),
+            ),
+            ("1024-bit modulus", n[..128].to_vec(), e.clone()),
+            ("even modulus", even_n, e.clone()),
+            ("huge e", n.clone(), vec![1, 0, 0, 0, 1]),
+        ];
+        for (name, n, e) in cases {
+            let err =
+                parse_pem("public_key", &pem("RSA PUBLIC KEY", &pkcs1_der(&n, &e))).unwrap_err();
+            assert_eq!(err.field, "public_key", "{name}");
+            let jwks = serde_json::json!({"keys": [{"kty": "RSA", "n": crate::crypto::b64url_encode(&n), "e": crate::crypto::b64url_encode(&e)}]});
+            let err = parse_jwks("jwks", &jwks).unwrap_err();
+            assert_eq!(err.field, "jwks", "{name}");
+        }
+        assert!(parse_pem("public_key", &pem("RSA PUBLIC KEY", &pkcs1_der(&n, &e))).is_ok());
     }
 
     /// A block made by `openssl rsautl -sign` (raw PKCS#1 v1.5, no digest) over

@@ -87,7 +87,13 @@ pub(crate) struct Directory {
     apps: HashMap<String, HashMap<String, Arc<Application>>>,
     /// jti → expiry (unix seconds)
     revoked: HashMap<String, i64>,
+    /// Dashboard sessions begun at or before this instant (unix ms) have been ended.
+    admin_sessions_ended_before_ms: i64,
 }
+
+/// A revocation whose key starts with this, followed by a unix time in milliseconds,
+/// ends every dashboard session begun until then.
+pub(crate) const SESSIONS_BEFORE_PREFIX: &str = "admin-sessions-before:";
 
 impl Directory {
     pub fn realm(&self, name: &str) -> Option<&Arc<RealmEntry>> {
@@ -173,7 +179,17 @@ impl Directory {
     }
 
     pub fn put_revocation(&mut self, jti: String, expires_at: i64) {
+        if let Some(ms) = jti
+            .strip_prefix(SESSIONS_BEFORE_PREFIX)
+            .and_then(|ms| ms.parse::<i64>().ok())
+        {
+            self.admin_sessions_ended_before_ms = self.admin_sessions_ended_before_ms.max(ms);
+        }
         self.revoked.insert(jti, expires_at);
+    }
+
+    pub fn admin_sessions_ended_before_ms(&self) -> i64 {
+        self.admin_sessions_ended_before_ms
     }
 
     /// Forgets revocations of tokens that have expired on their own.
@@ -196,6 +212,8 @@ impl Directory {
                 self.put_application(app);
             }
         }
-        self.revoked = revoked.into_iter().collect();
+        for (jti, expires_at) in revoked {
+            self.put_revocation(jti, expires_at);
+        }
     }
 }

@@ -43,14 +43,20 @@ impl RealmName {
             && value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(FieldError::new(
+        if !ok {
+            return Err(FieldError::new(
                 field,
                 "a realm name is 1 to 64 characters of A-Z a-z 0-9 . _ -",
-            ))
+            ));
         }
+        // `.` and `..` are path segments that URLs resolve away: /realms/../x is /x.
+        if value.bytes().all(|b| b == b'.') {
+            return Err(FieldError::new(
+                field,
+                "a realm name must not be only dots (. and .. are not names in a URL)",
+            ));
+        }
+        Ok(Self(value.to_owned()))
     }
 
     pub fn default_realm() -> Self {
@@ -289,7 +295,43 @@ impl TokenTypeSpelling {
     }
 }
 
-/// The prefix of a realm's opaque tokens: 1 to 32 of `A-Z a-z 0-9 _ -`.
+/// Refuses text that would show one thing and be another: control characters (and
+/// NUL, which PostgreSQL text cannot hold), bidirectional overrides and isolates (which
+/// reorder what a reader sees), and zero-width characters (which hide in a name that
+/// looks like another). For names and other strings shown to people.
+pub fn check_visible_text(field: &str, value: &str) -> Result<(), FieldError> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c,
+                '\u{061C}'                     // Arabic letter mark
+                | '\u{180E}'                   // Mongolian vowel separator
+                | '\u{200B}'..='\u{200F}'     // zero-width space/joiners, LRM, RLM
+                | '\u{202A}'..='\u{202E}'     // embeddings and overrides
+                | '\u{2060}'..='\u{2064}'     // word joiner, invisible operators
+                | '\u{2066}'..='\u{2069}'     // isolates
+                | '\u{FEFF}'                   // zero-width no-break space
+            )
+    };
+    match value.chars().find(|c| hidden(*c)) {
+        Some(c) => Err(FieldError::new(
+            field,
+            format!(
+                "must not contain control, bidirectional or zero-width characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refresh tokens carry this marker before their sealed body, in every realm.
+pub const REFRESH_TOKEN_PREFIX: &str = "tsr_rt_";
+
+/// How every JWT begins: `{"` in base64url.
+const JWT_START: &str = "eyJ";
+
+/// The prefix of a realm's opaque tokens: 1 to 32 of `A-Z a-z 0-9 _ -`, telling them
+/// apart from the realm's JWTs and from refresh tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPrefix(String);
 string_newtype!(TokenPrefix);
@@ -301,14 +343,25 @@ impl TokenPrefix {
             && value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
-        if ok {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(FieldError::new(
+        if !ok {
+            return Err(FieldError::new(
                 field,
                 "a token prefix is 1 to 32 characters of A-Z a-z 0-9 _ -",
-            ))
+            ));
         }
+        // A token is read as opaque when it starts with the prefix, so a prefix that a
+        // JWT or a refresh token may start with (or that starts like one) would make
+        // those unreadable.
+        let overlaps = |other: &str| value.starts_with(other) || other.starts_with(value);
+        if overlaps(JWT_START) || overlaps(REFRESH_TOKEN_PREFIX) {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "a token prefix must not overlap the start of a JWT ({JWT_START}) or of a refresh token ({REFRESH_TOKEN_PREFIX})"
+                ),
+            ));
+        }
+        Ok(Self(value.to_owned()))
     }
 }
 
@@ -519,6 +572,28 @@ mod tests {
         assert!(RealmName::parse("name", "Arkane").is_ok());
         assert!(RealmName::parse("name", "").is_err());
         assert!(RealmName::parse("name", "a/b").is_err());
+        for dots in [".", "..", "..."] {
+            assert!(RealmName::parse("name", dots).is_err(), "{dots}");
+        }
+        assert!(RealmName::parse("name", "a..b").is_ok());
+        for hidden in [
+            "a\u{202E}b",
+            "a\u{200B}",
+            "\u{2066}x",
+            "a\nb",
+            "a\u{7f}",
+            "\u{FEFF}",
+        ] {
+            assert!(check_visible_text("name", hidden).is_err(), "{hidden:?}");
+        }
+        assert!(check_visible_text("name", "Zahlung – café 支付").is_ok());
+        for clash in ["eyJ", "e", "ey", "eyJhbG", "tsr_rt_", "tsr_", "tsr_rt_x"] {
+            let err = TokenPrefix::parse("token_prefix", clash).unwrap_err();
+            assert_eq!(err.field, "token_prefix", "{clash}");
+        }
+        for fine in ["tsr_at_", "ory_at_", "eyj", "tsr_ru_"] {
+            assert!(TokenPrefix::parse("token_prefix", fine).is_ok(), "{fine}");
+        }
         assert!(ClientId::parse("client_id", "abc-DEF_1.2~x@y").is_ok());
         assert!(ClientId::parse("client_id", "a:b").is_err());
         assert!(Scope::parse("scope", "read:all").is_ok());

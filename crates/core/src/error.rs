@@ -25,12 +25,10 @@ impl FieldError {
 pub enum OAuthError {
     #[error("invalid_request: {0}")]
     InvalidRequest(Cow<'static, str>),
-    /// `used_basic` tells the HTTP edge to add `WWW-Authenticate: Basic`.
-    #[error("invalid_client: {description}")]
-    InvalidClient {
-        description: Cow<'static, str>,
-        used_basic: bool,
-    },
+    /// Always a 401 with a `WWW-Authenticate` challenge (RFC 6749 §5.2, RFC 9110 §15.5.2),
+    /// whichever way the client tried to authenticate.
+    #[error("invalid_client: {0}")]
+    InvalidClient(Cow<'static, str>),
     #[error("invalid_grant: {0}")]
     InvalidGrant(Cow<'static, str>),
     #[error("unauthorized_client: {0}")]
@@ -54,18 +52,15 @@ impl OAuthError {
         Self::InvalidRequest(description.into())
     }
 
-    pub fn invalid_client(description: impl Into<Cow<'static, str>>, used_basic: bool) -> Self {
-        Self::InvalidClient {
-            description: description.into(),
-            used_basic,
-        }
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidClient(description.into())
     }
 
     /// The RFC 6749 error code.
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidClient(_) => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -85,8 +80,8 @@ impl OAuthError {
             | Self::InvalidScope(d)
             | Self::InvalidTarget(d)
             | Self::ServerError(d)
-            | Self::TemporarilyUnavailable(d) => d,
-            Self::InvalidClient { description, .. } => description,
+            | Self::TemporarilyUnavailable(d)
+            | Self::InvalidClient(d) => d,
         }
     }
 }

@@ -130,8 +130,7 @@ pub trait Store: Send + Sync {
     /// Whether the store answers at all (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Whether other nodes serve from this store too. Only then must one-time values
-    /// be claimed in the store ([`Store::claim_once`]) as well as in memory.
+    /// Whether other nodes may serve from this store too.
     fn is_shared(&self) -> bool;
 
     async fn realms(&self) -> Result<Vec<Realm>, StoreError>;
@@ -185,10 +184,15 @@ pub trait Store: Send + Sync {
         now_s: i64,
     ) -> Result<RefreshUse, StoreError>;
 
+    /// Revokes a refresh family (RFC 7009): none of its refresh tokens works again.
+    /// `false` if there is no such family.
+    async fn revoke_refresh_family(&self, id: &str) -> Result<bool, StoreError>;
+
     /// Records a one-time value (the SHA-256 of a signed credential or an assertion's
-    /// `jti`) as used until `expires_at`. `false` if some node already claimed it and
-    /// it has not expired by `now_s`: a replay. A store that is not shared answers
-    /// `true` without looking; the node's in-memory cache has already decided.
+    /// `jti`) as used until `expires_at`. `false` if it was already claimed (by this
+    /// node before a restart, or by another node) and has not expired by `now_s`: a
+    /// replay. The node's in-memory cache answers first; this makes the answer hold
+    /// across restarts and nodes.
     async fn claim_once(
         &self,
         key: &[u8; 32],

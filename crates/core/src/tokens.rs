@@ -7,7 +7,9 @@ use crate::authority::Authority;
 use crate::client_auth::ClientAuth;
 use crate::crypto::{self, CompactJws, Sealer};
 use crate::directory::RealmEntry;
-use crate::domain::{Application, ScopeSet, TokenFormat, TokenTtl};
+use crate::domain::{
+    Application, MAX_TTL_SECS, REFRESH_TOKEN_PREFIX, ScopeSet, TokenFormat, TokenTtl,
+};
 use crate::error::{OAuthError, StoreError};
 use crate::store::{RefreshFamily, RefreshUse, Revocation};
 
@@ -63,8 +65,8 @@ pub struct TokenInfo {
     pub token_type: &'static str,
 }
 
-/// Refresh tokens carry this marker before their sealed body.
-const REFRESH_PREFIX: &str = "tsr_rt_";
+/// The longest a token may live, as a signed number of seconds.
+const MAX_TTL_SECS_I64: i64 = MAX_TTL_SECS as i64;
 
 impl Authority {
     /// The token endpoint.
@@ -78,6 +80,7 @@ impl Authority {
                 let app = self.authenticate(realm, &request.auth).await?;
                 let scope = negotiate_scope(&app, request.scope.as_deref())?;
                 let audiences = negotiate_audiences(&app, &request.resources)?;
+                let family = app.refresh_token_ttl.map(|_| self.new_family_id());
                 let mut granted = self.mint(
                     realm,
                     &app,
@@ -85,9 +88,9 @@ impl Authority {
                     &audiences,
                     app.token_ttl,
                     request.dialect,
+                    family.as_deref(),
                 )?;
-                if let Some(ttl) = app.refresh_token_ttl {
-                    let family = self.new_family_id();
+                if let (Some(ttl), Some(family)) = (app.refresh_token_ttl, family) {
                     let expires_at = self.now_s() + ttl_secs(ttl);
                     self.store
                         .insert_refresh_family(&RefreshFamily {
@@ -189,6 +192,9 @@ impl Authority {
             RefreshUse::Rotated => {}
             RefreshUse::Reused => {
                 tracing::warn!(client_id = %app.client_id, "a used refresh token was presented again; its family is revoked");
+                // The access tokens the family issued may be in the wrong hands too.
+                self.revoke_family_tokens(&realm.realm.id, app.client_id.as_str(), &claims.family)
+                    .await?;
                 return Err(invalid(
                     "the refresh token was already used; its family is revoked",
                 ));
@@ -202,6 +208,7 @@ impl Authority {
             &claims.aud,
             app.token_ttl,
             request.dialect,
+            Some(&claims.family),
         )?;
         self.attach_refresh(
             realm,
@@ -243,7 +250,7 @@ impl Authority {
             .refresh
             .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
         granted.refresh_token = Some(format!(
-            "{REFRESH_PREFIX}{}",
+            "{REFRESH_TOKEN_PREFIX}{}",
             crypto::b64url_encode(&sealed)
         ));
         granted.refresh_expires_in = Some(ttl.secs());
@@ -252,7 +259,7 @@ impl Authority {
     }
 
     fn open_refresh(&self, realm: &RealmEntry, token: &str) -> Option<RefreshClaims> {
-        let body = token.strip_prefix(REFRESH_PREFIX)?;
+        let body = token.strip_prefix(REFRESH_TOKEN_PREFIX)?;
         if body.len() > 4096 {
             return None;
         }
@@ -269,7 +276,9 @@ impl Authority {
             .to_string()
     }
 
-    /// Writes an access token for `app`.
+    /// Writes an access token for `app`. A token issued beside a refresh token names its
+    /// refresh family (`sid`), so that revoking the family ends the token too.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn mint(
         &self,
         realm: &RealmEntry,
@@ -278,15 +287,13 @@ impl Authority {
         audiences: &[String],
         ttl: TokenTtl,
         dialect: Dialect,
+        family: Option<&str>,
     ) -> Result<GrantedToken, OAuthError> {
         let now_ms = issue_ms(self.clock.now_ms(), app);
         let iat = now_ms.div_euclid(1000);
-        // Rounded up: a client that trusts `expires_in` must never hold a dead token,
-        // so the token lives at least `ttl` from now (and at most a second more).
-        let exp = now_ms
-            .saturating_add(ttl.millis())
-            .saturating_add(999)
-            .div_euclid(1000);
+        // `exp - iat` is exactly the lifetime, as every peer server writes it and as
+        // validators that compare the two expect; `expires_in` says the same lifetime.
+        let exp = iat.saturating_add(ttl_secs(ttl));
         let format = app.format_in(&realm.realm);
         // One draw from the generator for the jti's random bits and, for an opaque
         // token, the seal's nonce.
@@ -324,6 +331,7 @@ impl Authority {
             typ: keycloak.then_some("Bearer"),
             preferred_username: username.as_deref(),
             resource_access,
+            sid: family,
         };
         let json = claims.to_json().map_err(internal)?;
         let access_token = match format {
@@ -370,6 +378,7 @@ impl Authority {
             &realm.realm.id,
             &claims.client_id,
             &claims.jti,
+            claims.sid.as_deref(),
             issued_ms(&claims),
         ) {
             return None;
@@ -400,7 +409,11 @@ impl Authority {
     }
 
     /// The revocation endpoint (RFC 7009). A token that is not the caller's, or not a
-    /// token at all, is left alone and still answered with success.
+    /// token at all, is left alone and still answered with success. A refresh token is
+    /// recognised whatever `token_type_hint` says (§2.1: the hint only speeds the
+    /// lookup); revoking it ends its whole family and every access token the family
+    /// issued (§2.1: "SHOULD also invalidate all access tokens based on the same
+    /// authorization grant").
     pub async fn revoke(
         &self,
         realm: &RealmEntry,
@@ -408,6 +421,18 @@ impl Authority {
         token: &str,
     ) -> Result<(), OAuthError> {
         let app = self.authenticate(realm, auth).await?;
+        if token.starts_with(REFRESH_TOKEN_PREFIX) {
+            let Some(claims) = self.open_refresh(realm, token) else {
+                return Ok(());
+            };
+            if claims.client_id != app.client_id.as_str() || claims.exp <= self.now_s() {
+                return Ok(());
+            }
+            self.store.revoke_refresh_family(&claims.family).await?;
+            self.revoke_family_tokens(&realm.realm.id, app.client_id.as_str(), &claims.family)
+                .await?;
+            return Ok(());
+        }
         let Some(info) = self.check(realm, token) else {
             return Ok(());
         };
@@ -415,6 +440,27 @@ impl Authority {
             return Ok(());
         }
         self.revoke_jti(&realm.realm.id, &info).await?;
+        Ok(())
+    }
+
+    /// Ends every access token issued from refresh family `family`: they carry its id
+    /// as `sid`, and a revocation under that id is kept for as long as any of them may
+    /// live (the longest lifetime a token can have, since the application's lifetime
+    /// may have been longer when one was issued).
+    async fn revoke_family_tokens(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        family: &str,
+    ) -> Result<(), StoreError> {
+        let revocation = Revocation {
+            jti: family.to_owned(),
+            realm_id: realm_id.to_owned(),
+            client_id: client_id.to_owned(),
+            expires_at: self.now_s().saturating_add(MAX_TTL_SECS_I64),
+        };
+        self.store.insert_revocation(&revocation).await?;
+        self.remember_revocation(revocation.jti, revocation.expires_at);
         Ok(())
     }
 
@@ -565,6 +611,9 @@ struct AccessClaims<'a> {
     preferred_username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resource_access: Option<serde_json::Value>,
+    /// The refresh family the token was issued from (as Keycloak's `sid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 impl AccessClaims<'_> {
@@ -586,6 +635,7 @@ impl AccessClaims<'_> {
             typ,
             preferred_username,
             resource_access,
+            sid,
         } = self;
         let aud_plain = match aud {
             Audience::One(one) => json_plain(one),
@@ -594,7 +644,8 @@ impl AccessClaims<'_> {
         let extras = azp.is_some()
             || typ.is_some()
             || preferred_username.is_some()
-            || resource_access.is_some();
+            || resource_access.is_some()
+            || sid.is_some();
         if extras
             || !aud_plain
             || ![iss, sub, jti, client_id, scope]
@@ -677,6 +728,8 @@ struct OwnedClaims {
     client_id: String,
     #[serde(default)]
     scope: String,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 /// `aud`: one string or a list of strings. Read by hand rather than as an untagged
@@ -769,6 +822,7 @@ mod tests {
             typ: None,
             preferred_username: None,
             resource_access: None,
+            sid: None,
         };
         let cases = [
             base(),
@@ -799,6 +853,10 @@ mod tests {
                 typ: Some("Bearer"),
                 preferred_username: Some("service-account-client-1"),
                 resource_access: Some(serde_json::json!({"client-1": {"roles": ["r"]}})),
+                ..base()
+            },
+            AccessClaims {
+                sid: Some("0192a6c4-5b2d-4b8e-9f3a-1c2d3e4f5a6b"),
                 ..base()
             },
         ];

@@ -43,17 +43,15 @@ impl IntoResponse for PublicError {
         match self {
             Self::OAuth(err) => {
                 let status = match &err {
-                    OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+                    OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
                     OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 let mut response =
                     json_error(status, err.code(), Some(err.description().to_owned()));
-                if let OAuthError::InvalidClient {
-                    used_basic: true, ..
-                } = err
-                {
+                // A 401 always names the scheme to use, however the client tried.
+                if let OAuthError::InvalidClient(_) = err {
                     response.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),

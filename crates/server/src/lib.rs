@@ -96,7 +96,10 @@ fn read_or_create_key(
         message: e.to_string(),
     };
     match std::fs::read_to_string(path) {
-        Ok(text) => return Ok(text.trim().to_owned()),
+        Ok(text) => {
+            owner_only(path).map_err(key_error)?;
+            return Ok(text.trim().to_owned());
+        }
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(key_error(e)),
         Err(_) => {}
     }
@@ -117,6 +120,21 @@ fn read_or_create_key(
             .map_err(key_error),
         Err(e) => Err(key_error(e)),
     }
+}
+
+/// Takes away what a key file written by hand (or by an older version) allowed the
+/// group and others.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "a key file was readable by others; it is owner-only now");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), StartError> {

@@ -772,6 +772,15 @@ impl Store for PostgresStore {
 
     /// One statement: the primary key decides between two nodes claiming at once, and
     /// an entry that has expired but not been purged yet may be claimed again.
+    async fn revoke_refresh_family(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE refresh_families SET revoked = TRUE WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn claim_once(
         &self,
         key: &[u8; 32],

@@ -41,6 +41,7 @@ impl SqliteStore {
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
+        owner_only(Path::new(path))?;
         let options = SqliteConnectOptions::new().filename(Path::new(path));
         let options = options
             .create_if_missing(true)
@@ -89,6 +90,43 @@ impl SqliteStore {
     }
 }
 
+/// Makes the database file owner-only before SQLite opens it, whatever the data
+/// directory's mode: SQLite creates a missing file with the process's default mode
+/// (0644 here), and gives its `-wal` and `-shm` files the database file's mode. Files
+/// an older version left readable by others are tightened too.
+fn owner_only(db: &Path) -> Result<(), StoreError> {
+    let name = db.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.contains("mode=memory") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed =
+            |e: std::io::Error| StoreError::Unavailable(format!("cannot secure {name}: {e}"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(db)
+            .map_err(failed)?;
+        for suffix in ["", "-wal", "-shm", ".migrate-lock"] {
+            let file = std::path::PathBuf::from(format!("{name}{suffix}"));
+            match std::fs::metadata(&file) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(failed)?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(failed(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An exclusive lock on a file beside the database, held while migrations run.
 /// SQLite gives the migrator no lock of its own, so two processes opening a new data
 /// directory at once (a server starting, and a CLI command run beside it) would both
@@ -102,12 +140,11 @@ async fn migration_lock(db: &Path) -> Result<Option<std::fs::File>, StoreError> 
     let failed = |e: std::io::Error| {
         StoreError::Unavailable(format!("cannot lock {}: {e}", lock_path.display()))
     };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(failed)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(failed)?;
     // Waiting for another process's migrations blocks: off the async threads.
     tokio::task::spawn_blocking(move || file.lock().map(|()| file))
         .await
@@ -678,13 +715,34 @@ impl Store for SqliteStore {
 
     /// SQLite serves one node, whose in-memory replay cache has already decided; the
     /// CLI beside it never authenticates clients. Nothing to record.
+    async fn revoke_refresh_family(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE refresh_families SET revoked = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn claim_once(
         &self,
-        _key: &[u8; 32],
-        _expires_at: i64,
-        _now_s: i64,
+        key: &[u8; 32],
+        expires_at: i64,
+        now_s: i64,
     ) -> Result<bool, StoreError> {
-        Ok(true)
+        let claimed = sqlx::query(
+            "INSERT INTO replay_claims (key, expires_at) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE replay_claims.expires_at <= ? \
+             RETURNING 1",
+        )
+        .bind(key.as_slice())
+        .bind(expires_at)
+        .bind(now_s)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(claimed.is_some())
     }
 
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<ChangeEntry>, StoreError> {
@@ -723,6 +781,7 @@ impl Store for SqliteStore {
         for (sql, bound) in [
             ("DELETE FROM revocations WHERE expires_at <= ?", now_s),
             ("DELETE FROM refresh_families WHERE expires_at <= ?", now_s),
+            ("DELETE FROM replay_claims WHERE expires_at <= ?", now_s),
             (
                 "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 now_s,

@@ -110,7 +110,8 @@ impl Introspector {
         ];
         let body = self
             .credentials
-            .authorize(endpoint, params)
+            // An assertion names the server's issuer, not the introspection endpoint.
+            .authorize(issuer, params)
             .map_err(|e| unavailable(format!("cannot sign the introspection credentials: {e}")))?;
         let response = body
             .apply(

@@ -10,7 +10,7 @@ use crate::crypto;
 use crate::directory::RealmEntry;
 use crate::domain::{
     Application, AuthMethod, ClientId, MAX_TTL_SECS, Realm, RealmName, ScopeSet, SecretHash,
-    SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling,
+    SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling, check_visible_text,
 };
 use crate::error::{FieldError, ManageError, StoreError};
 use crate::store::{AppQuery, AuditQuery, AuditRecord};
@@ -472,6 +472,7 @@ impl Authority {
             &app.audiences,
             ttl.unwrap_or(app.token_ttl),
             Dialect::Standard,
+            None,
         )
         .map_err(|e| ManageError::Internal(e.to_string()))
     }
@@ -507,13 +508,7 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
     if app.name.trim().is_empty() || app.name.len() > 200 {
         return Err(FieldError::new("name", "a name is 1 to 200 characters"));
     }
-    // PostgreSQL text cannot hold NUL, and no name needs a control character.
-    if app.name.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            "name",
-            "a name must not contain control characters",
-        ));
-    }
+    check_visible_text("name", &app.name)?;
     if let Some(defaults) = &app.default_scopes
         && !defaults.is_subset_of(&app.scopes)
     {
@@ -554,7 +549,11 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
     if app.roles.iter().any(|r| r.is_empty() || r.len() > 128) {
         return Err(FieldError::new("roles", "a role is 1 to 128 characters"));
     }
+    for role in &app.roles {
+        check_visible_text("roles", role)?;
+    }
     for aud in &app.audiences {
+        check_visible_text("audiences", aud)?;
         if aud.is_empty() || aud.len() > 512 || aud.contains(char::is_whitespace) {
             return Err(FieldError::new(
                 "audiences",

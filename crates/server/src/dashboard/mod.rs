@@ -22,7 +22,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::Markup;
 use subtle::ConstantTimeEq;
@@ -63,6 +63,7 @@ pub fn router(admin: Arc<AdminState>) -> Router {
         .route("/", get(home))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
+        .route("/sign-out-everywhere", post(sign_out_everywhere))
         .route("/assets/dashboard.css", get(css))
         .route("/assets/dashboard.js", get(script))
         .route("/realms", get(to_home).post(create_realm))
@@ -130,14 +131,18 @@ impl Dashboard {
 
     fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let value = session::cookie(headers, session::COOKIE)?;
-        self.sessions.check(value, self.authority().now_s())
+        let session = self.sessions.check(value, self.authority().now_ms())?;
+        let ended = self
+            .authority()
+            .is_admin_session_ended(&session.id, session.issued_ms);
+        (!ended).then_some(session)
     }
 
     /// The signed-in person, or a redirect to the sign-in page that comes back to `here`.
     fn signed_in(&self, headers: &HeaderMap, here: &str) -> Result<SignedIn, Response> {
         let Some(session) = self.session(headers) else {
             let next = pages::encode(here);
-            return Err(Redirect::to(&format!("/sign-in?next={next}")).into_response());
+            return Err(see_other(&format!("/sign-in?next={next}")));
         };
         Ok(SignedIn {
             csrf: self.sessions.csrf(&session),
@@ -277,8 +282,11 @@ fn html(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
+/// A 303 to `location`, which must be a local path; one that cannot be a header value
+/// goes to `/` instead (axum's `Redirect` would panic on it).
 fn see_other(location: &str) -> Response {
-    Redirect::to(location).into_response()
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 /// A form's error as the page shows it: next to its field, or above the form.
@@ -308,10 +316,19 @@ fn done_message(query: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// Where to go after signing in: only a path of this site.
-fn local_path(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
-    if local { next } else { "/" }
+/// Where to go after signing in: a path of this site, else `/`.
+///
+/// Browsers read a `Location` leniently: they drop leading and trailing spaces and
+/// controls, delete tabs and newlines anywhere, and take `\\` for `/`, so `/\t/evil.example`
+/// and `/\\evil.example` both lead to `//evil.example`, another site. Rather than
+/// repeat that normalisation, only plain paths pass: printable ASCII without `\\`,
+/// starting with one `/` that is not followed by another. Every path the dashboard
+/// sends (percent-encoded by `pages::encode`) is of that kind.
+pub fn local_path(next: &str) -> &str {
+    let plain = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    let mut chars = next.chars();
+    let local = chars.next() == Some('/') && chars.next() != Some('/');
+    if plain && local { next } else { "/" }
 }
 
 // ----- sign in ------------------------------------------------------------------------
@@ -392,10 +409,10 @@ async fn sign_in(State(state): DashState, headers: HeaderMap, body: Body) -> Pag
             StatusCode::UNAUTHORIZED,
         ));
     }
-    let now_s = state.authority().now_s();
+    let now_ms = state.authority().now_ms();
     let (session, cookie) = state
         .sessions
-        .begin(state.authority().random_token(16), now_s);
+        .begin(state.authority().random_token(16), now_ms);
     tracing::info!(session = %state.sessions.public_id(&session), "dashboard sign-in");
     let tls = session::over_tls(&headers);
     let mut response = see_other(&next);
@@ -410,15 +427,40 @@ async fn sign_in(State(state): DashState, headers: HeaderMap, body: Body) -> Pag
     Ok(response)
 }
 
+/// Ends this session on every node: the cookie is cleared here, and the store records
+/// the session as ended, so a copy of the cookie is refused everywhere too.
 async fn sign_out(State(state): DashState, headers: HeaderMap, body: Body) -> Page {
     let (who, _) = state.submitted(&headers, body, "/").await?;
-    tracing::info!(session = %state.sessions.public_id(&who.session), "dashboard sign-out");
+    let session = &who.session;
+    state
+        .authority()
+        .end_admin_session(&session.id, session.expires_at)
+        .await
+        .map_err(|err| state.failure(&who, err))?;
+    tracing::info!(session = %state.sessions.public_id(session), "dashboard sign-out");
+    Ok(signed_out(&headers))
+}
+
+/// Ends every dashboard session begun so far, this one included, on every node.
+async fn sign_out_everywhere(State(state): DashState, headers: HeaderMap, body: Body) -> Page {
+    let (who, _) = state.submitted(&headers, body, "/").await?;
+    state
+        .authority()
+        .end_admin_sessions(session::LIFETIME_S)
+        .await
+        .map_err(|err| state.failure(&who, err))?;
+    tracing::warn!(session = %state.sessions.public_id(&who.session), "every dashboard session ended");
+    Ok(signed_out(&headers))
+}
+
+/// To the sign-in page, with the session cookie cleared.
+fn signed_out(headers: &HeaderMap) -> Response {
     let mut response = see_other("/sign-in");
-    let cookie = session::set_cookie(session::COOKIE, "", 0, session::over_tls(&headers));
+    let cookie = session::set_cookie(session::COOKIE, "", 0, session::over_tls(headers));
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-    Ok(response)
+    response
 }
 
 async fn css() -> Response {

@@ -94,6 +94,11 @@ fn layout(title: &str, chrome: Option<&Chrome<'_>>, body: Markup) -> Markup {
                             input type="hidden" name="csrf" value=(chrome.csrf);
                             button.link type="submit" { "Sign out" }
                         }
+                        form.sign-out method="post" action="/sign-out-everywhere"
+                            title="End every dashboard session, on every device and node" {
+                            input type="hidden" name="csrf" value=(chrome.csrf);
+                            button.link type="submit" { "Sign out everywhere" }
+                        }
                     }
                 }
                 main { (body) }

@@ -2,8 +2,10 @@
 //! node sharing the master key and the admin key accepts a session another node began,
 //! and a form token (CSRF) bound to the session.
 //!
-//! A cookie is `{id}.{expires_at}.{tag}`; the tag is an HMAC under a key derived from
+//! A cookie is `{id}.{issued_ms}.{tag}`; the tag is an HMAC under a key derived from
 //! the master key and the admin key, so changing the admin key ends every session.
+//! Signing out ends a session before it expires through a record in the store that
+//! every node reads (`Authority::end_admin_session`); the cookie alone cannot say so.
 
 use axum::http::HeaderMap;
 use tessera_core::crypto::MacKey;
@@ -22,7 +24,10 @@ pub struct Sessions {
 /// A valid session, read back from its cookie.
 #[derive(Debug, Clone)]
 pub struct Session {
-    id: String,
+    pub id: String,
+    /// When it began (unix milliseconds): a "sign out everywhere" ends every session
+    /// begun until then.
+    pub issued_ms: i64,
     pub expires_at: i64,
 }
 
@@ -32,15 +37,20 @@ impl Sessions {
     }
 
     /// A new session and the value of its cookie.
-    pub fn begin(&self, id: String, now_s: i64) -> (Session, String) {
-        let expires_at = now_s + LIFETIME_S;
-        let payload = format!("{id}.{expires_at}");
+    pub fn begin(&self, id: String, now_ms: i64) -> (Session, String) {
+        let payload = format!("{id}.{now_ms}");
         let tag = self.mac.tag(format!("session.{payload}").as_bytes());
-        (Session { id, expires_at }, format!("{payload}.{tag}"))
+        let session = Session {
+            id,
+            issued_ms: now_ms,
+            expires_at: expiry(now_ms),
+        };
+        (session, format!("{payload}.{tag}"))
     }
 
     /// The session of a cookie value, if its tag is right and it has not expired.
-    pub fn check(&self, value: &str, now_s: i64) -> Option<Session> {
+    /// (Whether it was ended by a sign-out is the store's to say.)
+    pub fn check(&self, value: &str, now_ms: i64) -> Option<Session> {
         let (payload, tag) = value.rsplit_once('.')?;
         if !self
             .mac
@@ -48,10 +58,12 @@ impl Sessions {
         {
             return None;
         }
-        let (id, expires_at) = payload.split_once('.')?;
-        let expires_at: i64 = expires_at.parse().ok()?;
-        (now_s < expires_at).then(|| Session {
+        let (id, issued_ms) = payload.split_once('.')?;
+        let issued_ms: i64 = issued_ms.parse().ok()?;
+        let expires_at = expiry(issued_ms);
+        (now_ms.div_euclid(1000) < expires_at).then(|| Session {
             id: id.to_owned(),
+            issued_ms,
             expires_at,
         })
     }
@@ -72,6 +84,11 @@ impl Sessions {
         let tag = self.mac.tag(format!("public.{}", session.id).as_bytes());
         tag.get(..12).unwrap_or(&tag).to_owned()
     }
+}
+
+/// When a session begun at `issued_ms` expires (unix seconds).
+fn expiry(issued_ms: i64) -> i64 {
+    issued_ms.div_euclid(1000).saturating_add(LIFETIME_S)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -130,10 +147,11 @@ mod tests {
     #[test]
     fn a_session_cookie_reads_back_until_it_expires() {
         let s = sessions("k");
-        let (session, cookie) = s.begin("abc".into(), 1000);
-        let back = s.check(&cookie, 1000 + LIFETIME_S - 1).unwrap();
+        let (session, cookie) = s.begin("abc".into(), 1_000_000);
+        let back = s.check(&cookie, (1000 + LIFETIME_S - 1) * 1000).unwrap();
         assert_eq!(back.expires_at, session.expires_at);
-        assert!(s.check(&cookie, 1000 + LIFETIME_S).is_none());
+        assert_eq!(back.issued_ms, 1_000_000);
+        assert!(s.check(&cookie, (1000 + LIFETIME_S) * 1000).is_none());
         assert_eq!(s.csrf(&back), s.csrf(&session));
         assert!(s.csrf_matches(&back, &s.csrf(&session)));
         assert!(!s.csrf_matches(&back, "nope"));
@@ -142,12 +160,12 @@ mod tests {
     #[test]
     fn a_changed_cookie_or_admin_key_ends_the_session() {
         let s = sessions("k");
-        let (_, cookie) = s.begin("abc".into(), 1000);
-        let longer = cookie.replacen(&(1000 + LIFETIME_S).to_string(), "99999999999", 1);
-        assert!(s.check(&longer, 1000).is_none());
-        assert!(s.check("abc.99999999999.", 1000).is_none());
-        assert!(s.check("", 1000).is_none());
-        assert!(sessions("other").check(&cookie, 1000).is_none());
+        let (_, cookie) = s.begin("abc".into(), 1_000_000);
+        let longer = cookie.replacen("1000000", "99999999999", 1);
+        assert!(s.check(&longer, 1_000_000).is_none());
+        assert!(s.check("abc.99999999999.", 1_000_000).is_none());
+        assert!(s.check("", 1_000_000).is_none());
+        assert!(sessions("other").check(&cookie, 1_000_000).is_none());
     }
 
     #[test]

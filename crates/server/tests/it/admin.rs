@@ -1393,3 +1393,185 @@ async fn usage_counts_tokens_issued_per_hour() {
         .await
         .expect_admin_error(404, "not_found");
 }
+
+/// PEM of a PKCS#1 `RSAPublicKey` with the given modulus and exponent (big-endian).
+fn rsa_pem(n: &[u8], e: &[u8]) -> String {
+    use base64::Engine as _;
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else if len < 0x100 {
+            out.extend([0x81, len as u8]);
+        } else {
+            out.extend([0x82, (len >> 8) as u8, len as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    let int = |v: &[u8]| tlv(0x02, &[&[0u8][..], v].concat());
+    let der = tlv(0x30, &[int(n), int(e)].concat());
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN RSA PUBLIC KEY-----\n{body}\n-----END RSA PUBLIC KEY-----\n")
+}
+
+/// Input that breaks routing or tokens, or that shows people one thing and is another:
+/// each a 400 naming its field, and nothing is created.
+#[tokio::test]
+async fn input_that_breaks_routing_tokens_or_reading_is_refused_naming_the_field() {
+    let server = TestServer::start().await;
+    let (id, _) = server.simple_app("default").await;
+    let mut strong_n = vec![0xC3u8; 256];
+    strong_n[255] = 0xC5;
+    let key_app =
+        |pem: String| json!({"name": "k", "auth_methods": ["private_key_jwt"], "public_key": pem});
+    let apps_path = "/admin/v1/realms/default/applications".to_owned();
+    let cases: Vec<(Method, String, Value, &str)> = vec![
+        (
+            Method::POST,
+            REALMS.to_owned(),
+            json!({"name": ".."}),
+            "name",
+        ),
+        (
+            Method::POST,
+            REALMS.to_owned(),
+            json!({"name": "."}),
+            "name",
+        ),
+        (
+            Method::POST,
+            REALMS.to_owned(),
+            json!({"name": "r1", "token_prefix": "eyJ"}),
+            "token_prefix",
+        ),
+        (
+            Method::POST,
+            REALMS.to_owned(),
+            json!({"name": "r2", "token_prefix": "eyJhbGci"}),
+            "token_prefix",
+        ),
+        (
+            Method::POST,
+            REALMS.to_owned(),
+            json!({"name": "r3", "token_prefix": "tsr_rt_"}),
+            "token_prefix",
+        ),
+        (
+            Method::POST,
+            REALMS.to_owned(),
+            json!({"name": "r4", "token_prefix": "tsr_"}),
+            "token_prefix",
+        ),
+        (
+            Method::PATCH,
+            format!("{REALMS}/default"),
+            json!({"token_prefix": "ey"}),
+            "token_prefix",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "pay\u{202E}lapyap"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "bill\u{200B}ing"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "\u{2066}billing"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "bill\u{FEFF}"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "a\u{1b}[31mred"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "r", "roles": ["ad\u{202D}min"]}),
+            "roles",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "r", "audiences": ["https://a\u{200D}.example"]}),
+            "audiences",
+        ),
+        (
+            Method::PATCH,
+            app("default", &id),
+            json!({"name": "x\u{200F}"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            key_app(rsa_pem(&strong_n, &[1])),
+            "public_key",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            key_app(rsa_pem(&strong_n, &[1, 0, 0])),
+            "public_key",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            key_app(rsa_pem(
+                &[0xC5, 0x1F, 0x2E, 0x3D, 0x4C, 0x5B, 0x6A, 0x79],
+                &[1, 0, 1],
+            )),
+            "public_key",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            key_app(rsa_pem(&strong_n[..128], &[1, 0, 1])),
+            "public_key",
+        ),
+        (
+            Method::POST,
+            apps_path.clone(),
+            json!({"name": "j", "auth_methods": ["private_key_jwt"],
+            "jwks": {"keys": [{"kty": "RSA", "n": "xR8uPUxbank", "e": "AQ"}]}}),
+            "jwks",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let reply = server
+            .admin(method.clone(), &path, Some(body.clone()))
+            .await;
+        let error = reply.expect_admin_error(400, "invalid_field");
+        assert_eq!(error["field"], field, "{method} {path} {body}: {error}");
+    }
+    // Nothing was made or changed by any of them.
+    let realms = server.admin(Method::GET, REALMS, None).await.json();
+    assert_eq!(realms.as_array().unwrap().len(), 1, "{realms}");
+    let apps = server.admin(Method::GET, &apps_path, None).await.json();
+    assert_eq!(apps.as_array().unwrap().len(), 1, "{apps}");
+    // A strong key of the same shape is taken.
+    server
+        .admin(
+            Method::POST,
+            &apps_path,
+            Some(key_app(rsa_pem(&strong_n, &[1, 0, 1]))),
+        )
+        .await
+        .expect_status(201);
+}

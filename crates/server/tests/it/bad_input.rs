@@ -103,6 +103,15 @@ async fn check(server: &TestServer, cases: Vec<Case>) {
             case.name
         );
         let challenge = reply.header("www-authenticate");
+        // RFC 6749 §5.2 and RFC 9110 §15.5.2: every 401 names the scheme to use,
+        // whether the client tried Basic, another scheme, the body, or nothing.
+        if case.status == 401 {
+            assert!(
+                challenge.is_some_and(|c| c.starts_with("Basic realm=")),
+                "{}: a 401 without a challenge: {challenge:?}",
+                case.name
+            );
+        }
         match case.basic_challenge {
             Some(true) => assert!(
                 challenge.is_some_and(|c| c.starts_with("Basic realm=")),
@@ -142,27 +151,27 @@ async fn bad_token_requests_get_rfc_6749_errors() {
                 ("client_id", &id),
                 ("client_secret", "wrong"),
             ])
-            .challenge(false),
+            .challenge(true),
         Case::post("unknown client, post", 401, "invalid_client")
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", "nobody"),
                 ("client_secret", &secret),
             ])
-            .challenge(false),
+            .challenge(true),
         Case::post("wrong secret, JSON", 401, "invalid_client")
             .content_type(Some(JSON))
             .raw(
                 json!({"grant_type": "client_credentials", "client_id": id, "client_secret": "x"})
                     .to_string(),
             )
-            .challenge(false),
+            .challenge(true),
         Case::post("no client authentication", 401, "invalid_client")
             .form(&grant)
-            .challenge(false),
+            .challenge(true),
         Case::post("client_id alone", 401, "invalid_client")
             .form(&[("grant_type", "client_credentials"), ("client_id", &id)])
-            .challenge(false),
+            .challenge(true),
         Case::post("a bearer token is no client authentication", 401, "invalid_client")
             .auth("Bearer abc")
             .form(&grant),
@@ -378,7 +387,7 @@ async fn introspection_and_revocation_refuse_bad_input_alike() {
             Case::post(format!("{path}: no auth"), 401, "invalid_client")
                 .path(path)
                 .form(&[("token", "t")])
-                .challenge(false),
+                .challenge(true),
             Case::post(format!("{path}: malformed Basic"), 400, "invalid_request")
                 .path(path)
                 .auth("Basic ***")

@@ -150,11 +150,30 @@ async fn signing_in_takes_the_admin_key_and_sets_a_strict_http_only_cookie() {
         "the key typed is not echoed"
     );
 
-    // The right key: to `next` when it is a path of ours, else home.
+    // The right key: to `next` when it is a path of ours, else home. Browsers drop
+    // tabs and newlines from a Location and read `\` as `/`, so each of these would
+    // lead to another site, or (control characters) could not be a header at all.
     for (next, to) in [
         ("/realms/default", "/realms/default"),
+        (
+            "/realms/default/apps/x?q=a%20b",
+            "/realms/default/apps/x?q=a%20b",
+        ),
         ("//evil.example/", "/"),
         ("https://evil.example/", "/"),
+        ("/\t/evil.example", "/"),
+        ("/\n/evil.example", "/"),
+        ("\t//evil.example", "/"),
+        (" //evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("\\/evil.example", "/"),
+        ("/\r\n/evil.example", "/"),
+        ("/x\ny", "/"),
+        ("/x\r\nSet-Cookie: a=b", "/"),
+        ("/x\u{7f}", "/"),
+        ("/x\u{0}", "/"),
+        ("/caf\u{e9}", "/"),
+        ("", "/"),
     ] {
         let body = form_body(&[("csrf", &csrf), ("admin_key", ADMIN_KEY), ("next", next)]);
         let reply = server
@@ -191,6 +210,11 @@ async fn signing_in_takes_the_admin_key_and_sets_a_strict_http_only_cookie() {
             .contains("tessera_session=; Path=/; Max-Age=0")
     );
 
+    // Signing out ended the session: a copy of the old cookie is no session either.
+    let home = person.get("/").await;
+    home.expect_status(303);
+    assert_eq!(location(&home), "/sign-in?next=%2F");
+
     // A forged or stale cookie is no session.
     let reply = server
         .dashboard(
@@ -201,6 +225,83 @@ async fn signing_in_takes_the_admin_key_and_sets_a_strict_http_only_cookie() {
         )
         .await;
     reply.expect_status(303);
+}
+
+/// The `next` of the sign-in page itself, as the query carries it: percent-encoded
+/// control characters, tabs and backslashes never reach a `Location` (and never give a
+/// 500), and a redirect to sign in keeps a path that is ours.
+#[tokio::test]
+async fn the_sign_in_page_keeps_only_a_plain_local_next() {
+    let server = TestServer::start().await;
+    for (query, kept) in [
+        ("next=%2Frealms%2Fdefault", Some("/realms/default")),
+        ("next=%2F%09%2Fevil.example", None),
+        ("next=/%09/evil.example", None),
+        ("next=%0A", None),
+        ("next=%0D%0A", None),
+        ("next=%7F", None),
+        ("next=/%0D%0ALocation:%20https://evil.example", None),
+        ("next=%5C%5Cevil.example", None),
+        ("next=%E2%80%AE", None),
+    ] {
+        let page = server
+            .dashboard(Method::GET, &format!("/sign-in?{query}"), None, None)
+            .await;
+        page.expect_status(200);
+        let form = page.text();
+        let hidden = r#"name="next" value=""#;
+        let start = form.find(hidden).expect("a next field") + hidden.len();
+        let value = &form[start..start + form[start..].find('"').unwrap()];
+        assert_eq!(value, kept.unwrap_or("/"), "{query}");
+        // Signing in from that form goes there, never elsewhere, never a 500.
+        let pre = cookie_pair(&page, "tessera_sign_in");
+        let body = form_body(&[
+            ("csrf", &csrf_of(&form)),
+            ("admin_key", ADMIN_KEY),
+            ("next", &percent_decoded(query.trim_start_matches("next="))),
+        ]);
+        let reply = server
+            .dashboard(Method::POST, "/sign-in", Some(&pre), Some(body))
+            .await;
+        reply.expect_status(303);
+        assert_eq!(location(&reply), kept.unwrap_or("/"), "{query}");
+    }
+}
+
+fn percent_decoded(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Signing out ends the session on the server, not only in the browser; "sign out
+/// everywhere" ends every session begun so far, and a new sign-in works again.
+#[tokio::test]
+async fn signing_out_ends_the_session_and_everywhere_ends_them_all() {
+    let server = TestServer::start().await;
+    let first = server.sign_in().await;
+    let second = server.sign_in().await;
+    let third = server.sign_in().await;
+    first.submit("/", "/sign-out", &[]).await.expect_status(303);
+    first.get("/").await.expect_status(303);
+    second.get("/").await.expect_status(200);
+    third.get("/").await.expect_status(200);
+
+    let page = second.get("/").await.text();
+    assert!(page.contains(r#"action="/sign-out-everywhere""#));
+    let everywhere = second.submit("/", "/sign-out-everywhere", &[]).await;
+    everywhere.expect_status(303);
+    assert_eq!(location(&everywhere), "/sign-in");
+    assert!(
+        set_cookies(&everywhere)
+            .join("\n")
+            .contains("tessera_session=; Path=/; Max-Age=0")
+    );
+    for person in [&first, &second, &third] {
+        person.get("/").await.expect_status(303);
+    }
+    let fresh = server.sign_in().await;
+    fresh.get("/").await.expect_status(200);
 }
 
 #[tokio::test]
@@ -239,6 +340,7 @@ async fn every_form_wants_the_token_of_the_session() {
         format!("{app_path}/revoke"),
         format!("{app_path}/delete"),
         "/sign-out".to_owned(),
+        "/sign-out-everywhere".to_owned(),
     ];
     for action in &actions {
         for csrf in ["", "guess", other_token.as_str()] {

@@ -156,3 +156,113 @@ async fn keycloak_revocation_alias_works_per_realm() {
         .assert_alive("/realms/kc", &id, &secret, &token)
         .await;
 }
+
+/// RFC 7009 §2.1: a revoked refresh token stops working at once, with or without the
+/// hint, and the access tokens of its family stop with it; a client revoking another
+/// client's refresh token changes nothing.
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_family_and_its_access_tokens() {
+    let server = TestServer::start().await;
+    let (id, secret) = server
+        .create_app("default", json!({"name": "r", "refresh_token_ttl": 3600}))
+        .await;
+    let (other_id, other_secret) = server.simple_app("default").await;
+    for hint in [None, Some("refresh_token"), Some("access_token")] {
+        let first = server
+            .token_basic(
+                "/oauth2/token",
+                &id,
+                &secret,
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+            .expect_token();
+        let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+        let access = first["access_token"].as_str().unwrap().to_owned();
+        // A second family of the same client lives on.
+        let unrelated = server.fetch_token("", &id, &secret).await;
+        // One rotation, so that the family has issued two access tokens.
+        let second = server
+            .token_basic(
+                "/oauth2/token",
+                &id,
+                &secret,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            )
+            .await
+            .expect_token();
+        let refresh = second["refresh_token"].as_str().unwrap().to_owned();
+        let access2 = second["access_token"].as_str().unwrap().to_owned();
+
+        // Another client's revocation is answered 200 and changes nothing.
+        expect_revoked(&server.revoke("", &other_id, &other_secret, &refresh).await);
+        server.assert_alive("", &id, &secret, &access2).await;
+
+        let mut form = vec![("token", refresh.as_str())];
+        if let Some(hint) = hint {
+            form.push(("token_type_hint", hint));
+        }
+        expect_revoked(
+            &server
+                .post_form("/oauth2/revoke", Some(&basic(&id, &secret)), &form)
+                .await,
+        );
+        server
+            .token_basic(
+                "/oauth2/token",
+                &id,
+                &secret,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            )
+            .await
+            .expect_oauth_error(400, "invalid_grant");
+        for token in [&access, &access2] {
+            server.assert_dead("", &id, &secret, token).await;
+        }
+        server.assert_alive("", &id, &secret, &unrelated).await;
+    }
+}
+
+/// A reused refresh token revokes its family (RFC 9700 §4.14.2), and the access tokens
+/// the family issued die with it.
+#[tokio::test]
+async fn a_reused_refresh_token_ends_the_access_tokens_of_its_family() {
+    let server = TestServer::start().await;
+    let (id, secret) = server
+        .create_app("default", json!({"name": "r", "refresh_token_ttl": 3600}))
+        .await;
+    let first = server
+        .token_basic(
+            "/oauth2/token",
+            &id,
+            &secret,
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .expect_token();
+    let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    let rotate = |token: String| {
+        let server = &server;
+        let (id, secret) = (id.clone(), secret.clone());
+        async move {
+            server
+                .token_basic(
+                    "/oauth2/token",
+                    &id,
+                    &secret,
+                    &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                )
+                .await
+        }
+    };
+    let second = rotate(refresh.clone()).await.expect_token();
+    let access2 = second["access_token"].as_str().unwrap().to_owned();
+    server.assert_alive("", &id, &secret, &access2).await;
+    rotate(refresh)
+        .await
+        .expect_oauth_error(400, "invalid_grant");
+    server.assert_dead("", &id, &secret, &access2).await;
+    server
+        .assert_dead("", &id, &secret, first["access_token"].as_str().unwrap())
+        .await;
+}

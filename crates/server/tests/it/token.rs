@@ -374,7 +374,12 @@ async fn auth_methods_an_application_does_not_allow_are_refused() {
         )
         .await;
     refused.expect_oauth_error(401, "invalid_client");
-    assert!(refused.header("www-authenticate").is_none());
+    // A 401 always carries a challenge, even when the client did not try Basic.
+    assert!(
+        refused
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Basic realm="))
+    );
 
     server
         .post_form(

@@ -386,13 +386,8 @@ async fn one_time_values_are_claimed_once_by_a_shared_store(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     let key = [9u8; 32];
-    if !store.is_shared() {
-        // One node: its in-memory cache decides, and the store records nothing.
-        assert_eq!(kind, Kind::Sqlite);
-        assert!(store.claim_once(&key, 100, 0).await.unwrap());
-        assert!(store.claim_once(&key, 100, 0).await.unwrap());
-        return;
-    }
+    // On both stores: a restarted process (a store opened again) or another node sees
+    // the claim.
     let other = backend.reopen().await;
     assert!(store.claim_once(&key, 100, 10).await.unwrap());
     assert!(
@@ -533,9 +528,7 @@ async fn purge_empties_expired_state_in_batches(kind: Kind) {
             .unwrap(),
         RefreshUse::Rotated
     );
-    if store.is_shared() {
-        assert!(!store.claim_once(&[2; 32], 1000, 500).await.unwrap());
-    }
+    assert!(!store.claim_once(&[2; 32], 1000, 500).await.unwrap());
 }
 
 async fn a_schema_left_behind_is_refused_until_migrated(kind: Kind) {

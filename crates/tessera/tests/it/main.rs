@@ -388,3 +388,66 @@ async fn an_acknowledged_admin_write_survives_kill_9_and_sigterm_stops_cleanly()
     };
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
+
+/// The database, its WAL and shared-memory files and every key file are owner-only,
+/// whatever the data directory's mode, and a database an older version left readable
+/// by others is tightened at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_and_key_files_are_owner_only_whatever_the_directory_allows() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A database file from before, readable by everyone.
+    let old = dir.path().join("tessera.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (public, admin) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let child = tessera(dir.path())
+        .env_remove("TESSERA_MASTER_KEY")
+        .env_remove("TESSERA_ADMIN_KEY")
+        .args(["serve"])
+        .env("TESSERA_LISTEN", &public)
+        .env("TESSERA_ADMIN_LISTEN", &admin)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let server = Server {
+        child,
+        public,
+        admin,
+    };
+    server.wait_healthy();
+    let admin_key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap();
+    // A write, so that the WAL holds something.
+    reqwest::Client::new()
+        .post(format!(
+            "http://{}/admin/v1/realms/default/applications",
+            server.admin
+        ))
+        .bearer_auth(admin_key.trim())
+        .json(&serde_json::json!({"name": "perms"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    for name in [
+        "tessera.db",
+        "tessera.db-wal",
+        "tessera.db-shm",
+        "tessera.db.migrate-lock",
+        "master.key",
+        "admin.key",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is {:o}", mode & 0o777);
+    }
+}
