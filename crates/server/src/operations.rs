@@ -191,7 +191,8 @@ pub async fn update_realm(
             }
             Ok(())
         })
-        .await?;
+        .await;
+    let entry = unless_gone(authority, name, None, entry).await?;
     audit(
         authority,
         actor,
@@ -214,7 +215,8 @@ pub async fn rotate_keys(
     if lead > MAX_TTL_SECS {
         return Err(FieldError::new("activate_in", "at most a year, in seconds").into());
     }
-    let entry = authority.rotate_keys(name, lead).await?;
+    let entry = authority.rotate_keys(name, lead).await;
+    let entry = unless_gone(authority, name, None, entry).await?;
     let kid = entry.keys.keys().first().map(|k| k.key.kid.clone());
     let detail = serde_json::json!({ "activate_in": lead, "kid": kid });
     audit(authority, actor, "realm.rotate_keys", name, None, detail).await;
@@ -226,7 +228,8 @@ pub async fn delete_realm(
     actor: &Actor,
     name: &str,
 ) -> Result<(), ManageError> {
-    authority.delete_realm(name).await?;
+    let deleted = authority.delete_realm(name).await;
+    unless_gone(authority, name, None, deleted).await?;
     audit(
         authority,
         actor,
@@ -427,7 +430,8 @@ pub async fn create_application(
         roles: input.roles.unwrap_or_default(),
         enabled: input.enabled.unwrap_or(true),
     };
-    let (app, secret) = authority.create_application(realm, new).await?;
+    let created = authority.create_application(realm, new).await;
+    let (app, secret) = unless_gone(authority, realm, None, created).await?;
     let id = Some(app.client_id.as_str());
     audit(authority, actor, "application.create", realm, id, detail).await;
     Ok(ApplicationWithSecret {
@@ -494,7 +498,8 @@ pub async fn update_application(
             }
             Ok(())
         })
-        .await?;
+        .await;
+    let app = unless_gone(authority, realm, Some(client_id), app).await?;
     let detail = audit_detail(&patch);
     let id = Some(client_id);
     audit(authority, actor, "application.update", realm, id, detail).await;
@@ -507,7 +512,8 @@ pub async fn delete_application(
     realm: &str,
     client_id: &str,
 ) -> Result<(), ManageError> {
-    authority.delete_application(realm, client_id).await?;
+    let deleted = authority.delete_application(realm, client_id).await;
+    unless_gone(authority, realm, Some(client_id), deleted).await?;
     let detail = serde_json::json!({});
     let id = Some(client_id);
     audit(authority, actor, "application.delete", realm, id, detail).await;
@@ -521,9 +527,10 @@ pub async fn rotate_secret(
     client_id: &str,
     input: SecretRotate,
 ) -> Result<SecretRotated, ManageError> {
-    let (secret, until) = authority
+    let rotated = authority
         .rotate_secret(realm, client_id, input.grace_period.unwrap_or(0))
-        .await?;
+        .await;
+    let (secret, until) = unless_gone(authority, realm, Some(client_id), rotated).await?;
     let detail = serde_json::json!({ "grace_period": input.grace_period });
     let id = Some(client_id);
     audit(
@@ -555,7 +562,8 @@ pub async fn issue_token(
         .as_deref()
         .map(|s| ScopeSet::parse_list("scopes", s))
         .transpose()?;
-    let granted = authority.issue_token(realm, client_id, ttl, scopes).await?;
+    let granted = authority.issue_token(realm, client_id, ttl, scopes).await;
+    let granted = unless_gone(authority, realm, Some(client_id), granted).await?;
     let detail = serde_json::json!({
         "ttl": granted.expires_in,
         "scope": granted.scope,
@@ -586,7 +594,8 @@ pub async fn revoke_tokens(
     realm: &str,
     client_id: &str,
 ) -> Result<TokensRevoked, ManageError> {
-    let at = authority.revoke_tokens(realm, client_id).await?;
+    let at = authority.revoke_tokens(realm, client_id).await;
+    let at = unless_gone(authority, realm, Some(client_id), at).await?;
     let detail = serde_json::json!({ "tokens_valid_after_ms": at });
     let id = Some(client_id);
     audit(
@@ -602,6 +611,31 @@ pub async fn revoke_tokens(
         client_id: client_id.to_owned(),
         tokens_valid_after: at.div_euclid(1000),
     })
+}
+
+/// A change the store refused because its realm or application was deleted meanwhile,
+/// by a request running at the same time (in SQL, a foreign key the write no longer
+/// meets), is answered as if the object had been gone before: 404, not the 503 of a
+/// store that fails. Any other outcome is left as it is.
+async fn unless_gone<T>(
+    authority: &Authority,
+    realm: &str,
+    client_id: Option<&str>,
+    result: Result<T, ManageError>,
+) -> Result<T, ManageError> {
+    let Err(ManageError::Store(_)) = &result else {
+        return result;
+    };
+    if let Err(gone @ ManageError::NotFound { .. }) = authority.find_realm(realm) {
+        return Err(gone);
+    }
+    if let Some(client_id) = client_id
+        && let Err(gone @ ManageError::NotFound { .. }) =
+            authority.find_application(realm, client_id).await
+    {
+        return Err(gone);
+    }
+    result
 }
 
 /// Who made an administrative change, as the audit log names them.

@@ -90,3 +90,58 @@ async fn the_document_lists_the_failures_every_operation_can_answer() {
     }
     assert!(checked > 40, "only {checked} operations");
 }
+
+/// A realm deleted while a PATCH of it makes a new signing key (its algorithm changed)
+/// made the key's insert fail on the realm's foreign key, answered 503 "the store is
+/// unavailable". The realm is gone, so it is 404, as if it had been gone before; a
+/// rotation on demand and an application created meanwhile likewise.
+#[tokio::test]
+async fn a_realm_deleted_during_a_change_is_404_not_503() {
+    let server = TestServer::start().await;
+    for (round, delay_ms) in [0u64, 5, 20, 50, 100, 200].into_iter().enumerate() {
+        let name = format!("race-{round}");
+        server
+            .create_realm(serde_json::json!({ "name": name }))
+            .await;
+        let realm = format!("/admin/v1/realms/{name}");
+        let rotate_path = format!("{realm}/rotate-keys");
+        let apps_path = format!("{realm}/applications");
+        let patch = server.admin(
+            Method::PATCH,
+            &realm,
+            Some(serde_json::json!({ "signing_alg": "RS256" })),
+        );
+        let rotate = server.admin(Method::POST, &rotate_path, Some(serde_json::json!({})));
+        let create = server.admin(
+            Method::POST,
+            &apps_path,
+            Some(serde_json::json!({ "name": "racer" })),
+        );
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            server.admin(Method::DELETE, &realm, None).await
+        };
+        let (patch, rotate, create, delete) = tokio::join!(patch, rotate, create, delete);
+        delete.expect_status(204);
+        for (what, reply, ok) in [
+            ("PATCH", patch, 200),
+            ("rotate", rotate, 200),
+            ("create", create, 201),
+        ] {
+            assert!(
+                reply.status == ok || reply.status == 404,
+                "{what} of {name} during its deletion (after {delay_ms} ms): {} {}",
+                reply.status,
+                reply.text()
+            );
+            if reply.status == 404 {
+                assert_eq!(
+                    reply.json()["error"],
+                    "not_found",
+                    "{what}: {}",
+                    reply.text()
+                );
+            }
+        }
+    }
+}
