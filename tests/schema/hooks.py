@@ -4,7 +4,9 @@ Random realm names and client_ids almost always answer 404, so schemathesis woul
 never get past the lookup. These hooks make a share of the generated cases name the
 objects run.sh seeded (SCHEMA_SEEDS, a JSON object: admin URL, admin key, realms and
 their applications), and put the seeds back when a generated DELETE or a rotation
-removes them, so that later cases still find them.
+removes them, so that later cases still find them. Likewise a share of the token,
+introspection and revocation forms carry the seeded client's credentials (and token),
+so that those endpoints answer more than 401.
 """
 
 import json
@@ -19,6 +21,7 @@ ADMIN = SEEDS["admin_url"].rstrip("/")
 HEADERS = {"Authorization": "Bearer " + SEEDS["admin_key"]}
 # realm name -> [{"client_id": ..., "body": the ApplicationCreate it was made with}]
 REALMS = SEEDS["realms"]
+CLIENT = SEEDS["client"]
 
 
 def known_pairs():
@@ -49,6 +52,25 @@ def flatmap_path_parameters(context, path_parameters):
     if not choices:
         return st.just(path_parameters)
     return st.one_of(st.just(path_parameters), st.sampled_from(choices))
+
+
+@schemathesis.hook
+def flatmap_body(context, body):
+    """Half of the forms keep what was generated; the others authenticate as the client."""
+    if not isinstance(body, dict) or not ("grant_type" in body or "token" in body):
+        return st.just(body)
+    known = {
+        k: v for k, v in body.items() if k not in ("client_assertion", "client_assertion_type")
+    }
+    known["client_id"] = CLIENT["client_id"]
+    known["client_secret"] = CLIENT["client_secret"]
+    if "token" in body:
+        return st.one_of(
+            st.just(body),
+            st.just(known),
+            st.just(dict(known, token=CLIENT["token"])),
+        )
+    return st.one_of(st.just(body), st.just(known))
 
 
 def reseed():

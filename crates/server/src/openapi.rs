@@ -11,6 +11,9 @@
 use std::sync::OnceLock;
 
 use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_core::domain::{KEY_ROTATION_SECS, MAX_TTL_SECS};
+use tessera_core::store::USAGE_KEPT_HOURS;
 use tessera_proto::{
     AdminError, ApplicationCreate, ApplicationPatch, ApplicationView, ApplicationWithSecret,
     AuditView, ErrorResponse, Introspection, IssueToken, IssuedToken, KeyRotate, Metadata,
@@ -22,14 +25,156 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Object, Ref, Required, Response, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::operations::MAX_PAGE;
+
 /// The document, rendered once.
 pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut doc = Doc::openapi();
         add_aliases(&mut doc);
-        doc.to_json().unwrap_or_else(|_| "{}".to_owned())
+        let Ok(mut value) = serde_json::to_value(&doc) else {
+            return "{}".to_owned();
+        };
+        constrain(&mut value);
+        serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned())
     })
+}
+
+/// What the server checks of an input beyond its type, which the schemas derived from
+/// the wire types cannot say: ranges, the words a field takes, the characters of an
+/// identifier. Without them a client (or schemathesis) cannot tell a valid input from
+/// one the server refuses, and generated inputs hardly ever get past the first field.
+/// Each entry is a JSON pointer into the document and the keywords to add there; a
+/// test checks that every pointer finds its schema.
+fn constraints() -> Vec<(String, Value)> {
+    let ttl = json!({ "minimum": 1, "maximum": MAX_TTL_SECS });
+    let delay = json!({ "minimum": 0, "maximum": MAX_TTL_SECS });
+    let token_format = json!({ "enum": ["jwt", "opaque"] });
+    // RFC 6749 §3.3: a scope token is 1 or more of %x21 / %x23-5B / %x5D-7E.
+    let scopes = json!({ "items": { "pattern": "^[!#-\\[\\]-~]{1,256}$" } });
+    let auth_methods = json!({ "items": { "enum": [
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "signed_credential"
+    ] } });
+    let mut fields = vec![
+        ("KeyRotate", "activate_in", delay.clone()),
+        ("SecretRotate", "grace_period", delay),
+        ("IssueToken", "ttl", ttl.clone()),
+        ("IssueToken", "scopes", scopes.clone()),
+        (
+            "ApplicationCreate",
+            "client_id",
+            json!({ "pattern": "^[A-Za-z0-9._~@-]{1,128}$" }),
+        ),
+        (
+            "TokenForm",
+            "grant_type",
+            json!({ "enum": ["client_credentials", "refresh_token"] }),
+        ),
+        ("IntrospectForm", "token", json!({ "minLength": 1 })),
+        ("RevokeForm", "token", json!({ "minLength": 1 })),
+    ];
+    for realm in ["RealmCreate", "RealmPatch"] {
+        fields.extend([
+            (realm, "token_format", token_format.clone()),
+            (
+                realm,
+                "signing_alg",
+                json!({ "enum": ["ES256", "RS256", "EdDSA", "Ed25519"] }),
+            ),
+            (realm, "token_type", json!({ "enum": ["Bearer", "bearer"] })),
+            (
+                realm,
+                "key_rotation",
+                json!({
+                    "minimum": KEY_ROTATION_SECS.start(),
+                    "maximum": KEY_ROTATION_SECS.end(),
+                }),
+            ),
+        ]);
+    }
+    for app in ["ApplicationCreate", "ApplicationPatch"] {
+        fields.extend([
+            (app, "token_ttl", ttl.clone()),
+            (app, "refresh_token_ttl", ttl.clone()),
+            (app, "token_format", token_format.clone()),
+            (app, "scopes", scopes.clone()),
+            (app, "default_scopes", scopes.clone()),
+            (app, "auth_methods", auth_methods.clone()),
+        ]);
+    }
+    fields
+        .into_iter()
+        .map(|(schema, field, keywords)| {
+            (
+                format!("/components/schemas/{schema}/properties/{field}"),
+                keywords,
+            )
+        })
+        .collect()
+}
+
+/// Adds [`constraints`] to the document, and the ranges of the query parameters every
+/// operation that takes them shares: `limit` (a page) and `hours` (of usage).
+fn constrain(doc: &mut Value) {
+    for (pointer, keywords) in constraints() {
+        if let Some(target) = doc.pointer_mut(&pointer) {
+            add_keywords(target, keywords);
+        }
+    }
+    let kept = u32::try_from(USAGE_KEPT_HOURS).unwrap_or(u32::MAX);
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for parameter in parameters {
+                let range = match parameter.get("name").and_then(Value::as_str) {
+                    Some("limit") => json!({ "minimum": 1, "maximum": MAX_PAGE }),
+                    Some("hours") => json!({ "minimum": 1, "maximum": kept }),
+                    _ => continue,
+                };
+                if let Some(schema) = parameter.get_mut("schema") {
+                    add_keywords(schema, range);
+                }
+            }
+        }
+    }
+}
+
+/// Adds `keywords` to a schema, nested objects merged; an `enum` of a schema that
+/// allows `null` allows it too, since `null` means "absent" or "clear" there.
+fn add_keywords(target: &mut Value, keywords: Value) {
+    let nullable = target
+        .get("type")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == "null"));
+    let (Some(target), Value::Object(keywords)) = (target.as_object_mut(), keywords) else {
+        return;
+    };
+    for (key, value) in keywords {
+        match (target.get_mut(&key), value) {
+            (Some(existing @ Value::Object(_)), value @ Value::Object(_)) => {
+                add_keywords(existing, value);
+            }
+            (_, Value::Array(mut words)) if key == "enum" && nullable => {
+                words.push(Value::Null);
+                target.insert(key, Value::Array(words));
+            }
+            (_, value) => {
+                target.insert(key, value);
+            }
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -222,6 +367,8 @@ fn renamed(item: &PathItem, path: &str) -> PathItem {
 
 // ----- the public endpoints' form bodies -------------------------------------------
 
+// A form field is there or not; it cannot be `null`, so none is nullable.
+
 /// `POST /oauth2/token` (RFC 6749 §4.4, §6; RFC 7523; RFC 8707). The client
 /// authenticates with HTTP Basic, `client_id` + `client_secret` in the body, a signed
 /// credential, or a `private_key_jwt` assertion. JSON bodies of the same fields are
@@ -231,16 +378,24 @@ struct TokenForm {
     /// `client_credentials` or `refresh_token`.
     grant_type: String,
     /// Space-separated scopes.
+    #[schema(nullable = false)]
     scope: Option<String>,
     /// RFC 8707 resource indicator (repeatable).
+    #[schema(nullable = false)]
     resource: Option<String>,
     /// The audience (Auth0 dialect).
+    #[schema(nullable = false)]
     audience: Option<String>,
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
     /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    #[schema(nullable = false)]
     client_assertion_type: Option<String>,
+    #[schema(nullable = false)]
     client_assertion: Option<String>,
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
 }
 
@@ -248,6 +403,7 @@ struct TokenForm {
 #[derive(Deserialize, ToSchema)]
 struct IntrospectForm {
     token: String,
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
 }
 
@@ -255,6 +411,7 @@ struct IntrospectForm {
 #[derive(Deserialize, ToSchema)]
 struct RevokeForm {
     token: String,
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
 }
 
@@ -453,3 +610,28 @@ fn readyz() {}
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 fn metrics() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_constraint_finds_its_schema() {
+        let doc = serde_json::to_value(Doc::openapi()).unwrap();
+        for (pointer, _) in constraints() {
+            assert!(
+                doc.pointer(&pointer).is_some(),
+                "{pointer} is not in the document"
+            );
+        }
+        let rendered: Value = serde_json::from_str(document()).unwrap();
+        let token_ttl = rendered
+            .pointer("/components/schemas/ApplicationCreate/properties/token_ttl")
+            .unwrap();
+        assert_eq!(token_ttl["maximum"], MAX_TTL_SECS, "{token_ttl}");
+        let format = rendered
+            .pointer("/components/schemas/ApplicationPatch/properties/token_format")
+            .unwrap();
+        assert_eq!(format["enum"], json!(["jwt", "opaque", null]), "{format}");
+    }
+}
