@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod crash;
 mod multinode;
 mod token_cli;
 
