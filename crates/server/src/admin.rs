@@ -133,7 +133,7 @@ async fn json_body<T: DeserializeOwned>(
 ) -> Result<T, AdminFailure> {
     let bytes = read_body(headers, body, state.body_limit)
         .await
-        .map_err(AdminFailure::PayloadTooLarge)?;
+        .map_err(AdminFailure::from)?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

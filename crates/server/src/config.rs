@@ -4,9 +4,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tessera_core::domain::PublicUrl;
+
+use crate::listener::ConnectionLimits;
 
 /// A secret setting; never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,6 +45,13 @@ struct FileConfig {
     body_limit: Option<usize>,
     log: Option<String>,
     migrate_on_start: Option<bool>,
+    header_timeout: Option<toml::Value>,
+    body_timeout: Option<toml::Value>,
+    idle_timeout: Option<toml::Value>,
+    shutdown_timeout: Option<toml::Value>,
+    max_connections: Option<toml::Value>,
+    admin_max_connections: Option<toml::Value>,
+    max_connections_per_address: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +73,13 @@ pub struct Config {
     /// already be up to date (`tessera migrate`), as when an operator migrates once
     /// before rolling out several nodes.
     pub migrate_on_start: bool,
+    /// Timeouts and caps of the public listener's connections.
+    pub public_connections: ConnectionLimits,
+    /// The same for the admin listener: its own caps, so that a flood of the public
+    /// listener never leaves the admin one without connections.
+    pub admin_connections: ConnectionLimits,
+    /// How long a stopping server lets in-flight requests finish.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +110,12 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             log: "info".to_owned(),
             migrate_on_start: true,
+            public_connections: ConnectionLimits::default(),
+            admin_connections: ConnectionLimits {
+                max_connections: 1024,
+                ..ConnectionLimits::default()
+            },
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -181,6 +204,77 @@ impl Config {
         } else if let Some(migrate) = from_file.migrate_on_start {
             config.migrate_on_start = migrate;
         }
+        let setting = |name: &str, file_value: Option<toml::Value>| {
+            env(name).or_else(|| {
+                file_value.map(|v| match v {
+                    toml::Value::String(text) => text,
+                    other => other.to_string(),
+                })
+            })
+        };
+        let duration = |key: &'static str, text: Option<String>| {
+            text.map(|t| parse_duration(key, &t)).transpose()
+        };
+        let both = [
+            &mut config.public_connections,
+            &mut config.admin_connections,
+        ];
+        if let Some(value) = duration(
+            "TESSERA_HEADER_TIMEOUT / header_timeout",
+            setting("TESSERA_HEADER_TIMEOUT", from_file.header_timeout),
+        )? {
+            both.into_iter().for_each(|l| l.header_timeout = value);
+        }
+        let both = [
+            &mut config.public_connections,
+            &mut config.admin_connections,
+        ];
+        if let Some(value) = duration(
+            "TESSERA_BODY_TIMEOUT / body_timeout",
+            setting("TESSERA_BODY_TIMEOUT", from_file.body_timeout),
+        )? {
+            both.into_iter().for_each(|l| l.body_timeout = value);
+        }
+        let both = [
+            &mut config.public_connections,
+            &mut config.admin_connections,
+        ];
+        if let Some(value) = duration(
+            "TESSERA_IDLE_TIMEOUT / idle_timeout",
+            setting("TESSERA_IDLE_TIMEOUT", from_file.idle_timeout),
+        )? {
+            both.into_iter().for_each(|l| l.idle_timeout = value);
+        }
+        if let Some(value) = duration(
+            "TESSERA_SHUTDOWN_TIMEOUT / shutdown_timeout",
+            setting("TESSERA_SHUTDOWN_TIMEOUT", from_file.shutdown_timeout),
+        )? {
+            config.shutdown_timeout = value;
+        }
+        if let Some(text) = setting("TESSERA_MAX_CONNECTIONS", from_file.max_connections) {
+            config.public_connections.max_connections =
+                parse_count("TESSERA_MAX_CONNECTIONS / max_connections", &text)?;
+        }
+        if let Some(text) = setting(
+            "TESSERA_ADMIN_MAX_CONNECTIONS",
+            from_file.admin_max_connections,
+        ) {
+            config.admin_connections.max_connections = parse_count(
+                "TESSERA_ADMIN_MAX_CONNECTIONS / admin_max_connections",
+                &text,
+            )?;
+        }
+        if let Some(text) = setting(
+            "TESSERA_MAX_CONNECTIONS_PER_ADDRESS",
+            from_file.max_connections_per_address,
+        ) {
+            let cap = parse_count(
+                "TESSERA_MAX_CONNECTIONS_PER_ADDRESS / max_connections_per_address",
+                &text,
+            )?;
+            config.public_connections.max_connections_per_address = cap;
+            config.admin_connections.max_connections_per_address = cap;
+        }
         Ok(config)
     }
 
@@ -200,6 +294,40 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
             format!("{value:?} is not host:port (e.g. 127.0.0.1:8080)"),
         )
     })
+}
+
+/// A duration: a number of seconds (`5`, `0.5`) or with a unit (`500ms`, `5s`, `2m`),
+/// from 1 ms to a day.
+fn parse_duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let text = value.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else if let Some(m) = text.strip_suffix('m') {
+        (m, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let secs = number.trim().parse::<f64>().ok().map(|n| n * scale);
+    match secs {
+        Some(secs) if (0.001..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(invalid(
+            key,
+            format!("{value:?} is not a duration from 1ms to 1 day (e.g. 5s, 500ms, 2m)"),
+        )),
+    }
+}
+
+/// A count from 1 to a million.
+fn parse_count(key: &'static str, value: &str) -> Result<usize, ConfigError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            key,
+            format!("{value:?} is not a whole number from 1 to 1000000"),
+        )),
+    }
 }
 
 fn parse_bool(key: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -260,6 +388,51 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&path), |_| None).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn connection_settings_take_units_and_name_their_key_when_wrong() {
+        let config = Config::load(
+            None,
+            env_of(&[
+                ("TESSERA_HEADER_TIMEOUT", "500ms"),
+                ("TESSERA_IDLE_TIMEOUT", "2m"),
+                ("TESSERA_SHUTDOWN_TIMEOUT", "1.5"),
+                ("TESSERA_MAX_CONNECTIONS_PER_ADDRESS", "64"),
+            ]),
+        )
+        .unwrap();
+        for limits in [&config.public_connections, &config.admin_connections] {
+            assert_eq!(limits.header_timeout, Duration::from_millis(500));
+            assert_eq!(limits.idle_timeout, Duration::from_secs(120));
+            assert_eq!(limits.body_timeout, Duration::from_secs(5));
+            assert_eq!(limits.max_connections_per_address, 64);
+        }
+        assert_eq!(config.shutdown_timeout, Duration::from_millis(1500));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(
+            &path,
+            "body_timeout = 2\nmax_connections = 100\nadmin_max_connections = \"7\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(
+            config.public_connections.body_timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(config.public_connections.max_connections, 100);
+        assert_eq!(config.admin_connections.max_connections, 7);
+        for (name, value) in [
+            ("TESSERA_BODY_TIMEOUT", "0"),
+            ("TESSERA_BODY_TIMEOUT", "5 hours"),
+            ("TESSERA_MAX_CONNECTIONS", "0"),
+            ("TESSERA_MAX_CONNECTIONS", "-3"),
+        ] {
+            let env = move |n: &str| (n == name).then(|| value.to_owned());
+            let err = Config::load(None, env).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
     }
 
     #[test]

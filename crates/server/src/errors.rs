@@ -5,12 +5,16 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::{ManageError, OAuthError, StoreError};
 use tessera_proto::{AdminError, ErrorResponse};
 
+use crate::request::BodyError;
+
 /// An error of a public OAuth endpoint.
 #[derive(Debug)]
 pub enum PublicError {
     OAuth(OAuthError),
     /// The body is over the configured limit (413).
     PayloadTooLarge(usize),
+    /// The body did not arrive within the body timeout (408).
+    BodyTimedOut,
     /// A content type the endpoint does not read (415).
     UnsupportedMediaType,
     /// A `/realms/{realm}` path naming no realm (404).
@@ -24,6 +28,23 @@ impl From<OAuthError> for PublicError {
     fn from(err: OAuthError) -> Self {
         Self::OAuth(err)
     }
+}
+
+impl From<BodyError> for PublicError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::TooLarge(limit) => Self::PayloadTooLarge(limit),
+            BodyError::TimedOut => Self::BodyTimedOut,
+        }
+    }
+}
+
+/// RFC 9110 §15.5.9: the server closes the connection after a 408.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn json_error(status: StatusCode, code: &str, description: Option<String>) -> Response {
@@ -64,6 +85,11 @@ impl IntoResponse for PublicError {
                 "invalid_request",
                 Some(format!("the request body is over {limit} bytes")),
             ),
+            Self::BodyTimedOut => closing(json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                Some("the request body did not arrive in time".to_owned()),
+            )),
             Self::UnsupportedMediaType => json_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "invalid_request",
@@ -94,12 +120,22 @@ pub enum AdminFailure {
         message: String,
     },
     PayloadTooLarge(usize),
+    BodyTimedOut,
     NotFound,
 }
 
 impl From<ManageError> for AdminFailure {
     fn from(err: ManageError) -> Self {
         Self::Manage(err)
+    }
+}
+
+impl From<BodyError> for AdminFailure {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::TooLarge(limit) => Self::PayloadTooLarge(limit),
+            BodyError::TimedOut => Self::BodyTimedOut,
+        }
     }
 }
 
@@ -133,6 +169,12 @@ impl IntoResponse for AdminFailure {
             Self::BadBody { field, message } => {
                 admin_json(StatusCode::BAD_REQUEST, "invalid_request", message, field)
             }
+            Self::BodyTimedOut => closing(admin_json(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time".to_owned(),
+                None,
+            )),
             Self::PayloadTooLarge(limit) => admin_json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

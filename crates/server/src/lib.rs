@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tessera_core::crypto::{MasterKey, SystemRandom};
 use tessera_core::domain::PublicUrl;
 use tessera_core::{Authority, ManageError, StoreError, SystemClock};
@@ -267,21 +266,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_key,
         body_limit: config.body_limit,
     });
-    for (listener, router) in [
-        (public_listener, public::router(public_state)),
-        (admin_listener, admin::router(admin_state)),
+    for (listener, router, limits) in [
+        (
+            public_listener,
+            public::router(public_state),
+            config.public_connections.clone(),
+        ),
+        (
+            admin_listener,
+            admin::router(admin_state),
+            config.admin_connections.clone(),
+        ),
     ] {
-        let mut stopped = stopped.clone();
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        tasks.spawn(listener::serve(
+            listener,
+            router,
+            limits,
+            config.shutdown_timeout,
+            stopped.clone(),
+        ));
     }
     spawn_maintenance(authority.clone(), stopped);
 

@@ -103,7 +103,14 @@ fn constraints() -> Vec<(String, Value)> {
             (app, "auth_methods", auth_methods.clone()),
         ]);
     }
-    fields
+    // An introspection answer is one of the two: `active` tells which, and an inactive
+    // token is exactly `{"active": false}`. Without this, every active answer matched
+    // both schemas of the `oneOf`, and so neither.
+    fields.extend([
+        ("ActiveToken", "active", json!({ "enum": [true] })),
+        ("InactiveToken", "active", json!({ "enum": [false] })),
+    ]);
+    let mut out: Vec<(String, Value)> = fields
         .into_iter()
         .map(|(schema, field, keywords)| {
             (
@@ -111,7 +118,12 @@ fn constraints() -> Vec<(String, Value)> {
                 keywords,
             )
         })
-        .collect()
+        .collect();
+    out.push((
+        "/components/schemas/InactiveToken".to_owned(),
+        json!({ "additionalProperties": false }),
+    ));
+    out
 }
 
 /// Adds [`constraints`] to the document, and the ranges of the query parameters every
@@ -633,5 +645,20 @@ mod tests {
             .pointer("/components/schemas/ApplicationPatch/properties/token_format")
             .unwrap();
         assert_eq!(format["enum"], json!(["jwt", "opaque", null]), "{format}");
+        // Schemathesis found every active introspection answer valid under both
+        // schemas of Introspection's oneOf.
+        let schemas = &rendered["components"]["schemas"];
+        assert_eq!(
+            schemas["ActiveToken"]["properties"]["active"]["enum"],
+            json!([true])
+        );
+        assert_eq!(
+            schemas["InactiveToken"]["properties"]["active"]["enum"],
+            json!([false])
+        );
+        assert_eq!(
+            schemas["InactiveToken"]["additionalProperties"],
+            json!(false)
+        );
     }
 }

@@ -134,7 +134,7 @@ async fn oauth_body(
 ) -> Result<Bytes, PublicError> {
     read_body(headers, body, state.body_limit)
         .await
-        .map_err(PublicError::PayloadTooLarge)
+        .map_err(PublicError::from)
 }
 
 /// `value` as JSON; `hint` is about the size to expect, so the buffer rarely grows.

@@ -92,6 +92,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config.log);
+    // Every open connection holds a file descriptor: allow as many as the system lets
+    // this process have, so that the connection caps, not the descriptor limit, decide.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "file descriptor limit"),
+        Err(err) => tracing::warn!(error = %err, "could not raise the file descriptor limit"),
+    }
     let data_dir = config.data_dir.clone();
     let running = tessera_server::start(config).await?;
     tracing::info!(

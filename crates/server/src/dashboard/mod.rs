@@ -32,7 +32,7 @@ use tessera_proto::{RealmCreate, RealmView};
 
 use crate::admin::AdminState;
 use crate::operations::{self, Actor};
-use crate::request::read_body;
+use crate::request::{BodyError, read_body};
 use form::{Fields, Form};
 use pages::Chrome;
 use session::{Session, Sessions};
@@ -177,13 +177,19 @@ impl Dashboard {
         body: Body,
         who: Option<&SignedIn>,
     ) -> Result<Form, Response> {
-        let too_large = |limit: usize| {
-            self.problem(
+        let too_large = |err: BodyError| match err {
+            BodyError::TooLarge(limit) => self.problem(
                 who,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "That was too much",
                 &format!("A form may send at most {limit} bytes."),
-            )
+            ),
+            BodyError::TimedOut => self.problem(
+                who,
+                StatusCode::REQUEST_TIMEOUT,
+                "That took too long",
+                "The form did not arrive in time; please send it again.",
+            ),
         };
         let bytes = read_body(headers, body, self.admin.body_limit)
             .await

@@ -296,6 +296,11 @@ pub const JSON: &str = "application/json";
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `tweak` changed first.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (schema, database_url) = if postgres_wanted() {
             let (schema, url) = Schema::create().await;
@@ -312,6 +317,8 @@ impl TestServer {
             master_key: Some(SecretString::new(MASTER_KEY.into())),
             ..Config::default()
         };
+        let mut config = config;
+        tweak(&mut config);
         let running = tessera_server::start(config).await.expect("server starts");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -11,6 +11,7 @@
 
 mod admin;
 mod bad_input;
+mod connections;
 mod dashboard;
 mod dialects;
 mod formats;

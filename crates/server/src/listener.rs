@@ -1,0 +1,453 @@
+//! Serving one listener in front of the internet: a cap on open connections and on
+//! connections per source address, the header, body and idle timeouts, and a shutdown
+//! that waits for in-flight requests only up to a deadline.
+//!
+//! A connection is in one of three phases, which its socket wrapper ([`Watched`]) and
+//! the request service share:
+//! - *waiting for a request head*: from accept, and from the first byte of each later
+//!   request, the whole head must arrive within `header_timeout` (a slow or silent
+//!   client is dropped);
+//! - *serving*: from the parsed head to the response; the body must arrive within
+//!   `body_timeout` ([`DeadlineBody`]), the handler itself is not timed;
+//! - *idle*: between requests on a kept-alive connection, at most `idle_timeout`.
+//!
+//! A connection over either cap is closed at once, before any byte is read: the
+//! connections being served are not slowed, and a flood cannot take every file
+//! descriptor. Each listener has its own caps, so a flooded public listener never
+//! starves the admin one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt;
+
+/// How one listener treats its connections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// From accept (or a request's first byte) to the end of its head.
+    pub header_timeout: Duration,
+    /// From the head to the end of the body.
+    pub body_timeout: Duration,
+    /// Between requests on a kept-alive connection.
+    pub idle_timeout: Duration,
+    /// Connections open at once on this listener.
+    pub max_connections: usize,
+    /// Connections open at once from one source address.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// Ory's servers use 5 s to read a request and 120 s of idle keep-alive. A
+    /// connection costs a file descriptor and a few kilobytes; the caps keep a flood
+    /// within what one process can hold (`serve` raises its descriptor limit to the
+    /// hard limit at start), and one address may hold a generous share of them.
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 10_000,
+            max_connections_per_address: 512,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `stopped` turns true, then stops accepting,
+/// lets in-flight requests finish for at most `shutdown_timeout`, and closes the rest.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown_timeout: Duration,
+    mut stopped: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let limits = Arc::new(limits);
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(AddressCounts::default());
+    let (drain, draining) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = turned_true(&mut stopped) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors (or another transient failure):
+                        // the connections being served finish and free some.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = open.clone().try_acquire_owned() else {
+                    refused(peer, "the listener's connection cap is reached");
+                    continue;
+                };
+                let Some(slot) = per_address.enter(peer.ip(), limits.max_connections_per_address)
+                else {
+                    refused(peer, "this address's connection cap is reached");
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                connections.spawn(connection(
+                    stream,
+                    router.clone(),
+                    limits.clone(),
+                    draining.clone(),
+                    (permit, slot),
+                ));
+            }
+        }
+    }
+    drop(listener);
+    let _ = drain.send(true);
+    let deadline = tokio::time::sleep(shutdown_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => {
+                if !connections.is_empty() {
+                    tracing::warn!(
+                        open = connections.len(),
+                        "shutdown deadline passed; closing the connections still open"
+                    );
+                }
+                connections.abort_all();
+                while connections.join_next().await.is_some() {}
+                break;
+            }
+            next = connections.join_next() => if next.is_none() { break },
+        }
+    }
+    Ok(())
+}
+
+/// Until the flag turns true (or its sender is gone).
+async fn turned_true(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|on| *on).await;
+}
+
+/// Logged at debug level only: under a flood this happens thousands of times a second.
+fn refused(peer: SocketAddr, why: &str) {
+    tracing::debug!(%peer, why, "connection refused");
+}
+
+/// One connection, from accept to close. `_held` is its place under both caps.
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    limits: Arc<ConnectionLimits>,
+    mut draining: watch::Receiver<bool>,
+    _held: (OwnedSemaphorePermit, AddressSlot),
+) {
+    let phase = Arc::new(Phase::new());
+    let io = TokioIo::new(Watched::new(stream, phase.clone(), &limits));
+    let body_timeout = limits.body_timeout;
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        phase.serving();
+        let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
+        let answer = router.clone().oneshot(request);
+        let phase = phase.clone();
+        async move {
+            let response = answer.await;
+            phase.idle();
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // A backstop only: the phases above are stricter.
+        .header_read_timeout(limits.idle_timeout + limits.header_timeout);
+    let served = builder.serve_connection(io, service);
+    tokio::pin!(served);
+    let drained = tokio::select! {
+        _ = served.as_mut() => false,
+        () = turned_true(&mut draining) => true,
+    };
+    if drained {
+        // Finish the request in flight, if any, then close.
+        served.as_mut().graceful_shutdown();
+        let _ = served.await;
+    }
+}
+
+// ----- phases ----------------------------------------------------------------------
+
+const WAITING_FOR_HEAD: u8 = 0;
+const SERVING: u8 = 1;
+const IDLE: u8 = 2;
+
+/// What a connection is doing, and since when (ms since its creation), shared by the
+/// socket wrapper and the request service.
+struct Phase {
+    state: AtomicU8,
+    since_ms: AtomicU64,
+    born: Instant,
+}
+
+impl Phase {
+    fn new() -> Self {
+        Self {
+            state: AtomicU8::new(WAITING_FOR_HEAD),
+            since_ms: AtomicU64::new(0),
+            born: Instant::now(),
+        }
+    }
+
+    fn set(&self, state: u8) {
+        let since = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.since_ms.store(since, Ordering::Relaxed);
+        self.state.store(state, Ordering::Release);
+    }
+
+    fn serving(&self) {
+        self.set(SERVING);
+    }
+
+    fn idle(&self) {
+        self.set(IDLE);
+    }
+
+    fn get(&self) -> (u8, Instant) {
+        let state = self.state.load(Ordering::Acquire);
+        let since = self.born + Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
+        (state, since)
+    }
+}
+
+/// The socket, closing itself when the phase it is in has lasted too long: a silent
+/// or slow head is an error (`TimedOut`), an idle connection simply ends.
+struct Watched {
+    inner: TcpStream,
+    phase: Arc<Phase>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Watched {
+    fn new(inner: TcpStream, phase: Arc<Phase>, limits: &ConnectionLimits) -> Self {
+        Self {
+            inner,
+            phase,
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            timer: None,
+        }
+    }
+
+    /// When the current phase must end, if it is timed.
+    fn deadline(&self) -> Option<(Instant, bool)> {
+        match self.phase.get() {
+            (WAITING_FOR_HEAD, since) => Some((since + self.header_timeout, true)),
+            (IDLE, since) => Some((since + self.idle_timeout, false)),
+            _ => None,
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                // The first bytes after an idle spell start the next request's head.
+                if buf.filled().len() > before && self.phase.get().0 == IDLE {
+                    self.phase.set(WAITING_FOR_HEAD);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => {
+                let Some((deadline, is_error)) = self.deadline() else {
+                    return Poll::Pending;
+                };
+                let timer = match &mut self.timer {
+                    Some(timer) => {
+                        if timer.deadline() != deadline {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    slot @ None => slot.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                ready!(timer.as_mut().poll(cx));
+                if is_error {
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the request head did not arrive in time",
+                    )))
+                } else {
+                    // End of stream: the kept-alive connection closes quietly.
+                    Poll::Ready(Ok(()))
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+// ----- the body deadline -------------------------------------------------------------
+
+/// What a body that did not arrive in time fails with; the HTTP edge answers 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+/// A request body that must arrive whole by a deadline. The timer is only made when
+/// the body is not there at once: a token request's body comes with its head.
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Instant::now() + timeout,
+            timer: None,
+        }
+    }
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(axum::BoxError::from)));
+        }
+        let deadline = self.deadline;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(BodyTimedOut.into())))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+// ----- connections per address -------------------------------------------------------
+
+/// Open connections per source address. Its size is bounded by the listener's cap:
+/// an address leaves the map with its last connection.
+#[derive(Default)]
+struct AddressCounts(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place in [`AddressCounts`], given back when dropped.
+struct AddressSlot {
+    counts: Arc<AddressCounts>,
+    address: IpAddr,
+}
+
+impl AddressCounts {
+    fn enter(self: &Arc<Self>, address: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(address).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_leaves_the_map_with_its_last_connection() {
+        let counts = Arc::new(AddressCounts::default());
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let a = counts.enter(ip, 2).unwrap();
+        let b = counts.enter(ip, 2).unwrap();
+        assert!(counts.enter(ip, 2).is_none());
+        assert!(counts.enter([10, 0, 0, 2].into(), 2).is_some());
+        drop(a);
+        let c = counts.enter(ip, 2).unwrap();
+        drop((b, c));
+        assert!(counts.0.lock().unwrap().is_empty());
+    }
+}
