@@ -21,7 +21,7 @@ ADMIN = SEEDS["admin_url"].rstrip("/")
 HEADERS = {"Authorization": "Bearer " + SEEDS["admin_key"]}
 # realm name -> [{"client_id": ..., "body": the ApplicationCreate it was made with}]
 REALMS = SEEDS["realms"]
-CLIENT = SEEDS["client"]
+CLIENT = SEEDS.get("client", {})  # only in the public part
 
 
 def known_pairs():
@@ -56,21 +56,27 @@ def flatmap_path_parameters(context, path_parameters):
 
 @schemathesis.hook
 def flatmap_body(context, body):
-    """Half of the forms keep what was generated; the others authenticate as the client."""
-    if not isinstance(body, dict) or not ("grant_type" in body or "token" in body):
+    """Half of the forms keep what was generated; the others are what a client of the
+    seeded application sends: a client_credentials grant, or its token to introspect or
+    revoke."""
+    if not CLIENT or not isinstance(body, dict) or not ("grant_type" in body or "token" in body):
         return st.just(body)
-    known = {
-        k: v for k, v in body.items() if k not in ("client_assertion", "client_assertion_type")
-    }
-    known["client_id"] = CLIENT["client_id"]
-    known["client_secret"] = CLIENT["client_secret"]
+    auth = {"client_id": CLIENT["client_id"], "client_secret": CLIENT["client_secret"]}
     if "token" in body:
-        return st.one_of(
-            st.just(body),
-            st.just(known),
-            st.just(dict(known, token=CLIENT["token"])),
-        )
-    return st.one_of(st.just(body), st.just(known))
+        known = [dict(auth, token=CLIENT["token"]), dict(body, **auth)]
+    else:
+        grant = dict(auth, grant_type="client_credentials")
+        known = [grant] + [dict(grant, scope=s) for s in ("read", "write", "read write")]
+    return st.one_of(st.just(body), st.sampled_from(known))
+
+
+@schemathesis.hook
+def flatmap_headers(context, headers):
+    """`/verify` reads a bearer token: half of its cases send one of the seeded client's."""
+    if not CLIENT or not headers or "Authorization" not in headers:
+        return st.just(headers)
+    known = dict(headers, Authorization="Bearer " + CLIENT["verify_token"])
+    return st.one_of(st.just(headers), st.just(known))
 
 
 def reseed():

@@ -172,7 +172,7 @@ say "server up at $BASE (admin $ADMIN_URL)"
 # --- 4. the document and the seeds --------------------------------------------------------
 export PYTHONDONTWRITEBYTECODE=1
 TESSERA_ADMIN_URL="$ADMIN_URL" TESSERA_ADMIN_KEY="$ADMIN_KEY" \
-    timeout 30 "$PY" "$HERE/seed.py" "$WORK/openapi.json" "$WORK/seeds.json" ||
+    timeout 30 "$PY" "$HERE/seed.py" admin "$WORK/openapi.json" "$WORK/seeds.json" ||
     setup_failed "fetching the document or seeding through the admin API failed"
 SEED="${SCHEMA_SEED:-$("$PY" -c 'import secrets; print(secrets.randbelow(2**31))')}"
 say "hypothesis seed $SEED (SCHEMA_SEED=$SEED repeats this run)"
@@ -197,7 +197,8 @@ run_part() {  # name url filter... ; adds the operations to PASSED / FAILED
         --request-timeout 10 \
         --suppress-health-check all \
         --no-color \
-        --report junit --report-junit-path "$junit" \
+        --output-sanitize false \
+        --report junit,har --report-junit-path "$junit" --report-har-path "$WORK/$part.har" \
         "$@") >"$log" 2>&1
     local rc=$?
     local counts
@@ -239,7 +240,14 @@ EOF
 }
 
 run_part admin "$ADMIN_URL" --include-path-regex '^/admin/v1/' -H "Authorization: Bearer $ADMIN_KEY"
-run_part public "$BASE" --exclude-path-regex '^/admin/v1/'
+TESSERA_ADMIN_URL="$ADMIN_URL" TESSERA_ADMIN_KEY="$ADMIN_KEY" \
+    timeout 30 "$PY" "$HERE/seed.py" public "$WORK/seeds.json" || {
+    echo "FAIL setup: seeding the public part's client failed"
+    FAILED=$((FAILED + 1))
+}
+# No made-up HTTP Basic credentials in the public part: a form with the seeded client's
+# credentials and a random Authorization header would only ever be refused.
+run_part public "$BASE" --exclude-path-regex '^/admin/v1/' --generation-with-security-parameters false
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "FAIL server exited during the run"

@@ -1,11 +1,15 @@
 """Fetches the OpenAPI document and seeds the objects the generated cases name.
 
-Usage: seed.py OPENAPI.json SEEDS.json  (with TESSERA_ADMIN_URL and TESSERA_ADMIN_KEY in
-the environment). Writes the document as served, and for hooks.py the admin URL and
-key, the seeded realms and their applications with the bodies they were created from,
-and the credentials and an access token of one more application, in `default` (which
-cannot be deleted) and named to no generated case of the admin part, for the public
-part's token, introspection and revocation requests.
+Usage (with TESSERA_ADMIN_URL and TESSERA_ADMIN_KEY in the environment):
+
+  seed.py admin OPENAPI.json SEEDS.json
+      writes the document as served, and for hooks.py the admin URL and key and the
+      seeded realms and their applications with the bodies they were created from;
+  seed.py public SEEDS.json
+      adds the credentials and two access tokens of one more application, in `default`,
+      for the public part's token, introspection, revocation and /verify requests. It is
+      made after the admin part, whose stateful phase finds every application by
+      listing them and may rotate its secret or delete it.
 """
 
 import json
@@ -36,10 +40,17 @@ APPLICATIONS = {
 
 
 def main():
+    if sys.argv[1] == "admin":
+        admin(sys.argv[2], sys.argv[3])
+    else:
+        public(sys.argv[2])
+
+
+def admin(openapi_path, seeds_path):
     r = requests.get(f"{ADMIN}/admin/v1/openapi.json", headers=HEADERS, timeout=10)
     if r.status_code != 200:
         sys.exit(f"seed: GET /admin/v1/openapi.json -> {r.status_code} {r.text[:200]}")
-    with open(sys.argv[1], "w", encoding="utf-8") as f:
+    with open(openapi_path, "w", encoding="utf-8") as f:
         f.write(r.text)
 
     r = requests.post(f"{ADMIN}/admin/v1/realms", json={"name": SEED_REALM}, headers=HEADERS, timeout=10)
@@ -54,30 +65,28 @@ def main():
             if r.status_code != 201:
                 sys.exit(f"seed: POST {url} -> {r.status_code} {r.text[:200]}")
             realms[realm].append({"client_id": body["client_id"], "body": body})
+    with open(seeds_path, "w", encoding="utf-8") as f:
+        json.dump({"admin_url": ADMIN, "admin_key": KEY, "realms": realms}, f)
+
+
+def public(seeds_path):
+    with open(seeds_path, encoding="utf-8") as f:
+        seeds = json.load(f)
     client = post(
         "/admin/v1/realms/default/applications",
-        {
-            "client_id": "schema-public-client",
-            "name": "schema public",
-            "scopes": ["read", "write"],
-            "refresh_token_ttl": 3600,
-        },
+        {"name": "schema public", "scopes": ["read", "write"], "refresh_token_ttl": 3600},
     )
-    issued = post(
-        "/admin/v1/realms/default/applications/schema-public-client/tokens",
-        {"ttl": 3600},
-    )
-    seeds = {
-        "admin_url": ADMIN,
-        "admin_key": KEY,
-        "realms": realms,
-        "client": {
-            "client_id": client["client_id"],
-            "client_secret": client["client_secret"],
-            "token": issued["access_token"],
-        },
+    tokens = f"/admin/v1/realms/default/applications/{client['client_id']}/tokens"
+    issued = post(tokens, {"ttl": 3600})
+    # A second token for /verify, which the generated revocations do not revoke.
+    verified = post(tokens, {"ttl": 3600})
+    seeds["client"] = {
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+        "token": issued["access_token"],
+        "verify_token": verified["access_token"],
     }
-    with open(sys.argv[2], "w", encoding="utf-8") as f:
+    with open(seeds_path, "w", encoding="utf-8") as f:
         json.dump(seeds, f)
 
 
