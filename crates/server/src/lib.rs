@@ -5,6 +5,9 @@ pub mod admin;
 pub mod config;
 mod dashboard;
 mod errors;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod openapi;
 pub mod operations;
