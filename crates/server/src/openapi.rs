@@ -232,9 +232,10 @@ impl Modify for AdminKey {
 }
 
 /// The failures every operation of a kind can answer, added here once rather than to
-/// each operation: any admin request without the key is 401 and any body over the
-/// limit 413; a public endpoint that reads a form answers 400 to a bad one, 413 to a
-/// body over the limit and 415 to a content type it does not read.
+/// each operation: any admin request without the key is 401, any body that does not
+/// arrive within the body timeout 408 and any body over the limit 413; a public
+/// endpoint that reads a form answers 400 to a bad one, 408 and 413 likewise, and 415
+/// to a content type it does not read.
 struct Failures;
 
 impl Modify for Failures {
@@ -251,10 +252,12 @@ impl Modify for Failures {
                         "Missing or wrong credentials",
                     );
                     if has_body {
+                        add_failure(operation, "408", "AdminError", "Body too slow");
                         add_failure(operation, "413", "AdminError", "Body too large");
                     }
                 } else if has_body {
                     add_failure(operation, "400", "ErrorResponse", "Bad input");
+                    add_failure(operation, "408", "ErrorResponse", "Body too slow");
                     add_failure(operation, "413", "ErrorResponse", "Body too large");
                     add_failure(
                         operation,
