@@ -42,6 +42,17 @@ pub enum ClientAuth {
     },
 }
 
+impl ClientAuth {
+    /// The client id the request names, if it names one outside an assertion.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::None => None,
+            Self::Basic { client_id, .. } | Self::Post { client_id, .. } => Some(client_id),
+            Self::Assertion { client_id, .. } => client_id.as_deref(),
+        }
+    }
+}
+
 /// Paths under a realm's base that an assertion's `aud` may name: the base itself (the
 /// issuer) or one of the token endpoint's paths. draft-ietf-oauth-rfc7523bis asks for the
 /// issuer alone; the token endpoint stays accepted because RFC 7523 §3 named it and

@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::SecretString;
 use crate::errors::AdminFailure;
+use crate::limiter::{AuthGuard, Peer, PeerAddr};
 use crate::operations::{self, Actor};
 use crate::request::{bearer_token, read_body};
 
@@ -28,6 +29,8 @@ pub struct AdminState {
     pub authority: Arc<Authority>,
     pub admin_key: SecretString,
     pub body_limit: usize,
+    /// Failed-authentication limits for the admin key (API and dashboard sign-in).
+    pub guard: Arc<AuthGuard>,
 }
 
 type AppState = State<Arc<AdminState>>;
@@ -87,10 +90,18 @@ pub fn router(state: Arc<AdminState>) -> Router {
 }
 
 async fn require_admin_key(State(state): AppState, request: Request, next: Next) -> Response {
+    let peer = Peer(request.extensions().get::<PeerAddr>().map(|p| p.0.ip()));
+    let source = state.guard.source(request.headers(), peer);
+    if let Err(limited) = state.guard.admit(source) {
+        return AdminFailure::TooManyFailures(limited).into_response();
+    }
     let presented = bearer_token(request.headers()).unwrap_or_default();
     let expected = state.admin_key.expose();
     let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
     if !matches {
+        if let Err(limited) = state.guard.failed(source, None) {
+            return AdminFailure::TooManyFailures(limited).into_response();
+        }
         return AdminFailure::Unauthorized.into_response();
     }
     next.run(request).await

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tessera_core::domain::PublicUrl;
 
+use crate::limiter::IpNet;
 use crate::listener::ConnectionLimits;
 
 /// A secret setting; never shown by `Debug` or `Display`.
@@ -52,6 +53,10 @@ struct FileConfig {
     max_connections: Option<toml::Value>,
     admin_max_connections: Option<toml::Value>,
     max_connections_per_address: Option<toml::Value>,
+    failed_auth_per_address: Option<toml::Value>,
+    failed_auth_per_client: Option<toml::Value>,
+    failed_admin_auth_per_address: Option<toml::Value>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +85,15 @@ pub struct Config {
     pub admin_connections: ConnectionLimits,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
+    /// Failed client authentications a source address may have per minute (and in a
+    /// burst) on the public listener before it is answered 429; 0 turns it off.
+    pub failed_auth_per_address: u32,
+    /// The same per client id: only that id's wrong attempts get 429.
+    pub failed_auth_per_client: u32,
+    /// Wrong admin keys (API and dashboard sign-in) per source address per minute.
+    pub failed_admin_auth_per_address: u32,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` names the client's address.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +130,12 @@ impl Default for Config {
                 ..ConnectionLimits::default()
             },
             shutdown_timeout: Duration::from_secs(10),
+            // An honest burst (a test suite, a misconfigured deployment: ~100 failures a
+            // minute from one address across client ids, ~20 for one id) stays 401.
+            failed_auth_per_address: 300,
+            failed_auth_per_client: 60,
+            failed_admin_auth_per_address: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -274,6 +294,59 @@ impl Config {
             )?;
             config.public_connections.max_connections_per_address = cap;
             config.admin_connections.max_connections_per_address = cap;
+        }
+        for (name, key, file_value, target) in [
+            (
+                "TESSERA_FAILED_AUTH_PER_ADDRESS",
+                "TESSERA_FAILED_AUTH_PER_ADDRESS / failed_auth_per_address",
+                from_file.failed_auth_per_address,
+                &mut config.failed_auth_per_address,
+            ),
+            (
+                "TESSERA_FAILED_AUTH_PER_CLIENT",
+                "TESSERA_FAILED_AUTH_PER_CLIENT / failed_auth_per_client",
+                from_file.failed_auth_per_client,
+                &mut config.failed_auth_per_client,
+            ),
+            (
+                "TESSERA_FAILED_ADMIN_AUTH_PER_ADDRESS",
+                "TESSERA_FAILED_ADMIN_AUTH_PER_ADDRESS / failed_admin_auth_per_address",
+                from_file.failed_admin_auth_per_address,
+                &mut config.failed_admin_auth_per_address,
+            ),
+        ] {
+            if let Some(text) = setting(name, file_value) {
+                *target = match text.trim().parse::<u32>() {
+                    Ok(n) if n <= 1_000_000 => n,
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            format!("{text:?} is not a count per minute from 0 (off) to 1000000"),
+                        ));
+                    }
+                };
+            }
+        }
+        let proxies = env("TESSERA_TRUSTED_PROXIES")
+            .map(|list| {
+                list.split([',', ' '])
+                    .filter(|p| !p.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .or(from_file.trusted_proxies);
+        if let Some(proxies) = proxies {
+            config.trusted_proxies = proxies
+                .iter()
+                .map(|p| {
+                    IpNet::parse(p).ok_or_else(|| {
+                        invalid(
+                            "TESSERA_TRUSTED_PROXIES / trusted_proxies",
+                            format!("{p:?} is not an address or network (e.g. 10.0.0.0/8)"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         Ok(config)
     }

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::{ManageError, OAuthError, StoreError};
 use tessera_proto::{AdminError, ErrorResponse};
 
+use crate::limiter::TooManyFailures;
 use crate::request::BodyError;
 
 /// An error of a public OAuth endpoint.
@@ -15,6 +16,8 @@ pub enum PublicError {
     PayloadTooLarge(usize),
     /// The body did not arrive within the body timeout (408).
     BodyTimedOut,
+    /// Too many failed authentications from this address or for this client (429).
+    TooManyFailures(TooManyFailures),
     /// A content type the endpoint does not read (415).
     UnsupportedMediaType,
     /// A `/realms/{realm}` path naming no realm (404).
@@ -28,6 +31,20 @@ impl From<OAuthError> for PublicError {
     fn from(err: OAuthError) -> Self {
         Self::OAuth(err)
     }
+}
+
+impl From<TooManyFailures> for PublicError {
+    fn from(err: TooManyFailures) -> Self {
+        Self::TooManyFailures(err)
+    }
+}
+
+/// RFC 6585 §4: 429 says when to come back.
+fn retry_after(mut response: Response, limited: TooManyFailures) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&limited.retry_after_s.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 impl From<BodyError> for PublicError {
@@ -90,6 +107,17 @@ impl IntoResponse for PublicError {
                 "invalid_request",
                 Some("the request body did not arrive in time".to_owned()),
             )),
+            Self::TooManyFailures(limited) => retry_after(
+                json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "invalid_client",
+                    Some(format!(
+                        "too many failed client authentications; slow down and retry after {} s",
+                        limited.retry_after_s
+                    )),
+                ),
+                limited,
+            ),
             Self::UnsupportedMediaType => json_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "invalid_request",
@@ -121,6 +149,7 @@ pub enum AdminFailure {
     },
     PayloadTooLarge(usize),
     BodyTimedOut,
+    TooManyFailures(TooManyFailures),
     NotFound,
 }
 
@@ -169,6 +198,18 @@ impl IntoResponse for AdminFailure {
             Self::BadBody { field, message } => {
                 admin_json(StatusCode::BAD_REQUEST, "invalid_request", message, field)
             }
+            Self::TooManyFailures(limited) => retry_after(
+                admin_json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!(
+                        "too many requests with a wrong admin key; retry after {} s",
+                        limited.retry_after_s
+                    ),
+                    None,
+                ),
+                limited,
+            ),
             Self::BodyTimedOut => closing(admin_json(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",

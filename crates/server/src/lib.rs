@@ -8,6 +8,8 @@ mod errors;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limiter;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod operations;
@@ -259,15 +261,30 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
+    let metrics = Arc::new(metrics::Metrics::default());
     let public_state = Arc::new(public::PublicState {
         authority: authority.clone(),
-        metrics: Arc::new(metrics::Metrics::default()),
+        metrics: metrics.clone(),
         body_limit: config.body_limit,
+        guard: Arc::new(limiter::AuthGuard::new(
+            false,
+            config.failed_auth_per_address,
+            config.failed_auth_per_client,
+            config.trusted_proxies.clone(),
+            metrics.clone(),
+        )),
     });
     let admin_state = Arc::new(admin::AdminState {
         authority: authority.clone(),
         admin_key,
         body_limit: config.body_limit,
+        guard: Arc::new(limiter::AuthGuard::new(
+            true,
+            config.failed_admin_auth_per_address,
+            0,
+            config.trusted_proxies.clone(),
+            metrics,
+        )),
     });
     for (listener, router, limits) in [
         (

@@ -38,6 +38,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
+use crate::limiter::PeerAddr;
+
 /// How one listener treats its connections.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionLimits {
@@ -110,6 +112,7 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 connections.spawn(connection(
                     stream,
+                    peer,
                     router.clone(),
                     limits.clone(),
                     draining.clone(),
@@ -154,6 +157,7 @@ fn refused(peer: SocketAddr, why: &str) {
 /// One connection, from accept to close. `_held` is its place under both caps.
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     limits: Arc<ConnectionLimits>,
     mut draining: watch::Receiver<bool>,
@@ -164,7 +168,8 @@ async fn connection(
     let body_timeout = limits.body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         phase.serving();
-        let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
+        let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
+        request.extensions_mut().insert(PeerAddr(peer));
         let answer = router.clone().oneshot(request);
         let phase = phase.clone();
         async move {

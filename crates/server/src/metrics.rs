@@ -24,6 +24,8 @@ pub struct Metrics {
     revocations: AtomicU64,
     verify_ok: AtomicU64,
     verify_denied: AtomicU64,
+    /// Answered 429 for failed authentications: public listener, admin listener.
+    auth_limited: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -46,6 +48,13 @@ impl Metrics {
             &self.introspections_inactive
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request refused for too many failed authentications.
+    pub fn auth_limited(&self, admin: bool) {
+        if let Some(counter) = self.auth_limited.get(usize::from(admin)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn revoked(&self) {
@@ -123,6 +132,18 @@ impl Metrics {
             "tessera_verify_total{{outcome=\"denied\"}} {}",
             load(&self.verify_denied)
         );
+        let _ = writeln!(
+            out,
+            "# HELP tessera_auth_limited_total Requests answered 429 for too many failed authentications, by listener."
+        );
+        let _ = writeln!(out, "# TYPE tessera_auth_limited_total counter");
+        for (listener, counter) in ["public", "admin"].iter().zip(&self.auth_limited) {
+            let _ = writeln!(
+                out,
+                "tessera_auth_limited_total{{listener=\"{listener}\"}} {}",
+                load(counter)
+            );
+        }
         out
     }
 }

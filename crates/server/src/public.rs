@@ -2,6 +2,7 @@
 //! and health, served for every realm at `/realms/{realm}/…`, `/auth/realms/{realm}/…`
 //! and, for `default` or a realm whose host name matches, at the root.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,12 +15,13 @@ use axum::routing::{get, post};
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::AuthMethod;
 use tessera_core::tokens::json_plain;
-use tessera_core::{Authority, Dialect, OAuthError, TokenInfo, TokenRequest};
+use tessera_core::{Authority, ClientAuth, Dialect, OAuthError, TokenInfo, TokenRequest};
 use tessera_proto::{ActiveToken, InactiveToken, Introspection, Metadata, TokenResponse};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::errors::PublicError;
+use crate::limiter::{AuthGuard, Peer};
 use crate::metrics::Metrics;
 use crate::request::{Params, bearer_token, client_auth, read_body};
 
@@ -27,6 +29,30 @@ pub struct PublicState {
     pub authority: Arc<Authority>,
     pub metrics: Arc<Metrics>,
     pub body_limit: usize,
+    /// The failed-authentication limits of the public listener.
+    pub guard: Arc<AuthGuard>,
+}
+
+/// Runs `checked`, which authenticates the client, behind the failed-authentication
+/// limits: an address that failed too often is refused before its credentials are
+/// read, and a failure is counted (and answered 429 once over a limit). Success paths
+/// pay one lookup of the address.
+async fn guarded<T>(
+    state: &PublicState,
+    headers: &HeaderMap,
+    peer: Peer,
+    auth: &ClientAuth,
+    checked: impl Future<Output = Result<T, OAuthError>>,
+) -> Result<T, PublicError> {
+    let source = state.guard.source(headers, peer);
+    state.guard.admit(source)?;
+    match checked.await {
+        Err(err @ OAuthError::InvalidClient(_)) => {
+            state.guard.failed(source, auth.client_id())?;
+            Err(err.into())
+        }
+        other => Ok(other?),
+    }
 }
 
 type AppState = State<Arc<PublicState>>;
@@ -163,32 +189,36 @@ fn json_no_store(body: Vec<u8>) -> Response {
 async fn token(
     State(state): AppState,
     RealmCtx(realm): RealmCtx,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
-    token_in_dialect(&state, &realm, &headers, body, Dialect::Standard).await
+    token_in_dialect(&state, &realm, peer, &headers, body, Dialect::Standard).await
 }
 
 async fn token_keycloak(
     State(state): AppState,
     RealmCtx(realm): RealmCtx,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
-    token_in_dialect(&state, &realm, &headers, body, Dialect::Keycloak).await
+    token_in_dialect(&state, &realm, peer, &headers, body, Dialect::Keycloak).await
 }
 
 async fn token_in_dialect(
     state: &PublicState,
     realm: &RealmEntry,
+    peer: Peer,
     headers: &HeaderMap,
     body: Body,
     dialect: Dialect,
 ) -> Result<Response, PublicError> {
-    let result = token_inner(state, realm, headers, body, dialect).await;
+    let result = token_inner(state, realm, peer, headers, body, dialect).await;
     match &result {
         Ok(_) => state.metrics.token_issued(),
         Err(PublicError::OAuth(err)) => state.metrics.token_failed(err.code()),
+        Err(PublicError::TooManyFailures(_)) => state.metrics.token_failed("invalid_client"),
         Err(_) => state.metrics.token_failed("invalid_request"),
     }
     result
@@ -197,6 +227,7 @@ async fn token_in_dialect(
 async fn token_inner(
     state: &PublicState,
     realm: &RealmEntry,
+    peer: Peer,
     headers: &HeaderMap,
     body: Body,
     dialect: Dialect,
@@ -215,7 +246,14 @@ async fn token_inner(
         auth: client_auth(headers, &params)?,
         dialect,
     };
-    let granted = state.authority.grant(realm, &request).await?;
+    let granted = guarded(
+        state,
+        headers,
+        peer,
+        &request.auth,
+        state.authority.grant(realm, &request),
+    )
+    .await?;
     let keycloak = dialect == Dialect::Keycloak;
     let size_hint = granted.access_token.len()
         + granted.refresh_token.as_ref().map_or(0, String::len)
@@ -304,6 +342,7 @@ fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) -> Result<(), OA
 async fn introspect(
     State(state): AppState,
     RealmCtx(realm): RealmCtx,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
@@ -313,7 +352,8 @@ async fn introspect(
     let token = params
         .single("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let answer = match state.authority.introspect(&realm, &auth, token).await? {
+    let checked = state.authority.introspect(&realm, &auth, token);
+    let answer = match guarded(&state, &headers, peer, &auth, checked).await? {
         Some(info) => {
             state.metrics.introspected(true);
             Introspection::Active(active(info))
@@ -346,6 +386,7 @@ fn active(info: TokenInfo) -> ActiveToken {
 async fn revoke(
     State(state): AppState,
     RealmCtx(realm): RealmCtx,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PublicError> {
@@ -356,7 +397,8 @@ async fn revoke(
         .single("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     params.single("token_type_hint")?;
-    state.authority.revoke(&realm, &auth, token).await?;
+    let checked = state.authority.revoke(&realm, &auth, token);
+    guarded(&state, &headers, peer, &auth, checked).await?;
     state.metrics.revoked();
     // RFC 7009 §2.2: 200 and no content to read.
     Ok((

@@ -31,6 +31,7 @@ use tessera_core::{Authority, StoreError};
 use tessera_proto::{RealmCreate, RealmView};
 
 use crate::admin::AdminState;
+use crate::limiter::{Peer, TooManyFailures};
 use crate::operations::{self, Actor};
 use crate::request::{BodyError, read_body};
 use form::{Fields, Form};
@@ -380,9 +381,30 @@ fn sign_in_form(
     response
 }
 
-async fn sign_in(State(state): DashState, headers: HeaderMap, body: Body) -> Page {
+async fn sign_in(State(state): DashState, peer: Peer, headers: HeaderMap, body: Body) -> Page {
     let form = state.read_form(&headers, body, None).await?;
     let next = local_path(form.get("next")).to_owned();
+    let guard = &state.admin.guard;
+    let source = guard.source(&headers, peer);
+    let slow_down = |limited: TooManyFailures| {
+        let mut fields = Fields::default();
+        fields.banner = Some(format!(
+            "Too many wrong admin keys from here. Try again in {} seconds.",
+            limited.retry_after_s
+        ));
+        let mut page = sign_in_form(
+            &state,
+            &headers,
+            &next,
+            &fields,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        if let Ok(value) = HeaderValue::from_str(&limited.retry_after_s.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        page
+    };
+    guard.admit(source).map_err(slow_down)?;
     let expected = session::cookie(&headers, session::SIGN_IN_COOKIE).unwrap_or_default();
     let presented = form.get("csrf");
     let token_ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
@@ -404,7 +426,8 @@ async fn sign_in(State(state): DashState, headers: HeaderMap, body: Body) -> Pag
         .ct_eq(state.admin.admin_key.expose().as_bytes())
         .into();
     if !key_ok {
-        tracing::warn!("dashboard sign-in with a wrong admin key");
+        guard.failed(source, None).map_err(slow_down)?;
+        tracing::debug!("dashboard sign-in with a wrong admin key");
         let mut fields = Fields::default();
         fields.fail(FieldError::new("admin_key", "That is not the admin key."));
         return Err(sign_in_form(

@@ -19,6 +19,7 @@ mod fuzz;
 mod harness;
 mod introspection;
 mod lifecycle;
+mod limits;
 mod metadata;
 mod realms;
 mod revocation;
