@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_core::domain::{KEY_ROTATION_SECS, MAX_TTL_SECS};
+use tessera_core::domain::{KEY_ROTATION_SECS, MAX_QUOTA, MAX_TTL_SECS};
 use tessera_core::store::USAGE_KEPT_HOURS;
 use tessera_proto::{
     AdminError, ApplicationCreate, ApplicationPatch, ApplicationView, ApplicationWithSecret,
@@ -103,6 +103,11 @@ fn constraints() -> Vec<(String, Value)> {
             (app, "auth_methods", auth_methods.clone()),
         ]);
     }
+    let quota = json!({ "minimum": 1, "maximum": MAX_QUOTA });
+    fields.extend([
+        ("QuotaView", "per_minute", quota.clone()),
+        ("QuotaView", "per_day", quota),
+    ]);
     // An introspection answer is one of the two: `active` tells which, and an inactive
     // token is exactly `{"active": false}`. Without this, every active answer matched
     // both schemas of the `oneOf`, and so neither.
@@ -232,10 +237,12 @@ impl Modify for AdminKey {
 }
 
 /// The failures every operation of a kind can answer, added here once rather than to
-/// each operation: any admin request without the key is 401, any body that does not
-/// arrive within the body timeout 408 and any body over the limit 413; a public
-/// endpoint that reads a form answers 400 to a bad one, 408 and 413 likewise, and 415
-/// to a content type it does not read.
+/// each operation: any admin request without the key is 401, from an address that
+/// sent too many wrong keys 429, any body that does not arrive within the body
+/// timeout 408 and any body over the limit 413; a public endpoint that reads a form
+/// (and authenticates a client) answers 400 to a bad one, 408 and 413 likewise, 415
+/// to a content type it does not read, and 429 after too many failed client
+/// authentications (limiter.rs).
 struct Failures;
 
 impl Modify for Failures {
@@ -251,6 +258,7 @@ impl Modify for Failures {
                         "AdminError",
                         "Missing or wrong credentials",
                     );
+                    add_failure(operation, "429", "AdminError", TOO_MANY);
                     if has_body {
                         add_failure(operation, "408", "AdminError", "Body too slow");
                         add_failure(operation, "413", "AdminError", "Body too large");
@@ -265,11 +273,14 @@ impl Modify for Failures {
                         "ErrorResponse",
                         "Neither a form nor JSON body",
                     );
+                    add_failure(operation, "429", "ErrorResponse", TOO_MANY);
                 }
             }
         }
     }
 }
+
+const TOO_MANY: &str = "Too many failed authentications; Retry-After says when to retry";
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
@@ -560,7 +571,8 @@ fn openapi_json() {}
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses((status = 200, body = TokenResponse, description = "OK"), (status = 400, body = ErrorResponse, description = "Bad input; `field` names it"),
-        (status = 401, body = ErrorResponse, description = "Missing or wrong credentials")))]
+        (status = 401, body = ErrorResponse, description = "Missing or wrong credentials"),
+        (status = 429, body = ErrorResponse, description = "`quota_exceeded`: the application's quota (per minute or per UTC day) is used up; or too many failed authentications. `Retry-After` says when to retry")))]
 fn token() {}
 
 /// The token endpoint as Keycloak answers it (`not-before-policy`, `session_state`).
@@ -568,7 +580,8 @@ fn token() {}
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses((status = 200, body = TokenResponse, description = "OK"), (status = 400, body = ErrorResponse, description = "Bad input; `field` names it"),
-        (status = 401, body = ErrorResponse, description = "Missing or wrong credentials")))]
+        (status = 401, body = ErrorResponse, description = "Missing or wrong credentials"),
+        (status = 429, body = ErrorResponse, description = "`quota_exceeded`: the application's quota (per minute or per UTC day) is used up; or too many failed authentications. `Retry-After` says when to retry")))]
 fn token_keycloak() {}
 
 /// Whether a token is active, and its claims (RFC 7662).
@@ -644,6 +657,15 @@ mod tests {
             .pointer("/components/schemas/ApplicationCreate/properties/token_ttl")
             .unwrap();
         assert_eq!(token_ttl["maximum"], MAX_TTL_SECS, "{token_ttl}");
+        let per_day = rendered
+            .pointer("/components/schemas/QuotaView/properties/per_day")
+            .unwrap();
+        assert_eq!(per_day["minimum"], 1, "{per_day}");
+        assert_eq!(per_day["maximum"], MAX_QUOTA, "{per_day}");
+        let quota_exceeded = rendered
+            .pointer("/paths/~1oauth2~1token/post/responses/429/description")
+            .unwrap();
+        assert!(quota_exceeded.as_str().unwrap().contains("quota_exceeded"));
         let format = rendered
             .pointer("/components/schemas/ApplicationPatch/properties/token_format")
             .unwrap();

@@ -76,12 +76,13 @@ async fn the_document_lists_the_failures_every_operation_can_answer() {
             let has_body = operation.get("requestBody").is_some();
             if path.starts_with("/admin/v1/") {
                 assert!(lists("401"), "{method} {path} lacks 401");
+                assert!(lists("429"), "{method} {path} lacks 429");
                 if has_body {
                     assert!(lists("408"), "{method} {path} lacks 408");
                     assert!(lists("413"), "{method} {path} lacks 413");
                 }
             } else if has_body {
-                for status in ["400", "408", "413", "415"] {
+                for status in ["400", "408", "413", "415", "429"] {
                     assert!(lists(status), "{method} {path} lacks {status}");
                 }
             }
