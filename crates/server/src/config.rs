@@ -11,6 +11,7 @@ use tessera_core::domain::PublicUrl;
 
 use crate::limiter::IpNet;
 use crate::listener::ConnectionLimits;
+use crate::tls::TlsFiles;
 
 /// A secret setting; never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,6 +58,10 @@ struct FileConfig {
     failed_auth_per_client: Option<toml::Value>,
     failed_admin_auth_per_address: Option<toml::Value>,
     trusted_proxies: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    admin_tls_cert: Option<PathBuf>,
+    admin_tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +99,10 @@ pub struct Config {
     pub failed_admin_auth_per_address: u32,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` names the client's address.
     pub trusted_proxies: Vec<IpNet>,
+    /// TLS on the public listener (and on the admin one, unless `admin_tls` is set).
+    pub tls: Option<TlsFiles>,
+    /// The admin listener's own certificate.
+    pub admin_tls: Option<TlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +145,8 @@ impl Default for Config {
             failed_auth_per_client: 60,
             failed_admin_auth_per_address: 30,
             trusted_proxies: Vec::new(),
+            tls: None,
+            admin_tls: None,
         }
     }
 }
@@ -348,6 +359,18 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?;
         }
+        let path =
+            |name: &str, file_value: Option<PathBuf>| env(name).map(PathBuf::from).or(file_value);
+        config.tls = tls_pair(
+            "TESSERA_TLS_CERT / tls_cert",
+            path("TESSERA_TLS_CERT", from_file.tls_cert),
+            path("TESSERA_TLS_KEY", from_file.tls_key),
+        )?;
+        config.admin_tls = tls_pair(
+            "TESSERA_ADMIN_TLS_CERT / admin_tls_cert",
+            path("TESSERA_ADMIN_TLS_CERT", from_file.admin_tls_cert),
+            path("TESSERA_ADMIN_TLS_KEY", from_file.admin_tls_key),
+        )?;
         Ok(config)
     }
 
@@ -367,6 +390,22 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
             format!("{value:?} is not host:port (e.g. 127.0.0.1:8080)"),
         )
     })
+}
+
+/// A certificate and its key, both or neither.
+fn tls_pair(
+    key: &'static str,
+    cert: Option<PathBuf>,
+    private_key: Option<PathBuf>,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, private_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        _ => Err(invalid(
+            key,
+            "give both the certificate and the key file, or neither",
+        )),
+    }
 }
 
 /// A duration: a number of seconds (`5`, `0.5`) or with a unit (`500ms`, `5s`, `2m`),

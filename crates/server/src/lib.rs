@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod operations;
 pub mod public;
 mod request;
+pub mod tls;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -51,6 +52,8 @@ pub enum StartError {
     },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Where the admin key came from, for the start-up message.
@@ -186,11 +189,17 @@ pub async fn migrate(config: &Config) -> Result<String, StartError> {
     Ok(tessera_store::redacted_url(&url))
 }
 
-/// The public URL in effect: the configured one, or `http://{listen}`.
+/// The public URL in effect: the configured one, or `http://{listen}` (`https://`
+/// when the public listener speaks TLS).
 pub fn public_url_for(config: &Config, bound: SocketAddr) -> PublicUrl {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     match &config.public_url {
         Some(url) => url.clone(),
-        None => PublicUrl::parse("public_url", &format!("http://{bound}"))
+        None => PublicUrl::parse("public_url", &format!("{scheme}://{bound}"))
             .unwrap_or_else(|_| fallback_url()),
     }
 }
@@ -256,6 +265,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let admin_addr = admin_listener.local_addr().map_err(StartError::Serve)?;
     let public_url = public_url_for(&config, public_addr);
     let (admin_key, admin_key_source) = admin_key(&config)?;
+    // The admin listener speaks TLS with its own pair, or else with the public one's.
+    let public_tls = config.tls.clone().map(tls::Tls::load).transpose()?;
+    let admin_tls = match &config.admin_tls {
+        Some(files) => Some(tls::Tls::load(files.clone())?),
+        None => public_tls.clone(),
+    };
     let authority = open_authority(&config, public_url.clone()).await?;
 
     let (stop, stopped) = watch::channel(false);
@@ -286,22 +301,35 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             metrics,
         )),
     });
-    for (listener, router, limits) in [
+    // One watcher per certificate pair (the admin listener may share the public one's).
+    let own_admin_tls = config
+        .admin_tls
+        .is_some()
+        .then_some(&admin_tls)
+        .into_iter()
+        .flatten();
+    for tls in public_tls.iter().chain(own_admin_tls) {
+        tls.watch(stopped.clone());
+    }
+    for (listener, router, limits, tls) in [
         (
             public_listener,
             public::router(public_state),
             config.public_connections.clone(),
+            public_tls,
         ),
         (
             admin_listener,
             admin::router(admin_state),
             config.admin_connections.clone(),
+            admin_tls,
         ),
     ] {
         tasks.spawn(listener::serve(
             listener,
             router,
             limits,
+            tls,
             config.shutdown_timeout,
             stopped.clone(),
         ));

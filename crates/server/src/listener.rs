@@ -32,13 +32,14 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 use crate::limiter::PeerAddr;
+use crate::tls::Tls;
 
 /// How one listener treats its connections.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,12 +72,14 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `router` on `listener` until `stopped` turns true, then stops accepting,
-/// lets in-flight requests finish for at most `shutdown_timeout`, and closes the rest.
+/// Serves `router` on `listener` (over TLS with `tls`) until `stopped` turns true,
+/// then stops accepting, lets in-flight requests finish for at most
+/// `shutdown_timeout`, and closes the rest.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<Arc<Tls>>,
     shutdown_timeout: Duration,
     mut stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -110,14 +113,25 @@ pub async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(connection(
-                    stream,
-                    peer,
-                    router.clone(),
-                    limits.clone(),
-                    draining.clone(),
-                    (permit, slot),
-                ));
+                let (router, limits, draining) = (router.clone(), limits.clone(), draining.clone());
+                let held = (permit, slot);
+                match &tls {
+                    None => connections.spawn(connection(stream, peer, router, limits, draining, held)),
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        connections.spawn(async move {
+                            // The handshake counts as part of the first request's head.
+                            let handshake = acceptor.accept(stream);
+                            match tokio::time::timeout(limits.header_timeout, handshake).await {
+                                Ok(Ok(stream)) => {
+                                    connection(stream, peer, router, limits, draining, held).await;
+                                }
+                                Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                            }
+                        })
+                    }
+                };
             }
         }
     }
@@ -154,15 +168,18 @@ fn refused(peer: SocketAddr, why: &str) {
     tracing::debug!(%peer, why, "connection refused");
 }
 
-/// One connection, from accept to close. `_held` is its place under both caps.
-async fn connection(
-    stream: TcpStream,
+/// One connection, from accept (or handshake) to close. `_held` is its place under
+/// both caps.
+async fn connection<S>(
+    stream: S,
     peer: SocketAddr,
     router: Router,
     limits: Arc<ConnectionLimits>,
     mut draining: watch::Receiver<bool>,
     _held: (OwnedSemaphorePermit, AddressSlot),
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let phase = Arc::new(Phase::new());
     let io = TokioIo::new(Watched::new(stream, phase.clone(), &limits));
     let body_timeout = limits.body_timeout;
@@ -242,16 +259,16 @@ impl Phase {
 
 /// The socket, closing itself when the phase it is in has lasted too long: a silent
 /// or slow head is an error (`TimedOut`), an idle connection simply ends.
-struct Watched {
-    inner: TcpStream,
+struct Watched<S> {
+    inner: S,
     phase: Arc<Phase>,
     header_timeout: Duration,
     idle_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl Watched {
-    fn new(inner: TcpStream, phase: Arc<Phase>, limits: &ConnectionLimits) -> Self {
+impl<S> Watched<S> {
+    fn new(inner: S, phase: Arc<Phase>, limits: &ConnectionLimits) -> Self {
         Self {
             inner,
             phase,
@@ -271,7 +288,7 @@ impl Watched {
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -315,7 +332,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
