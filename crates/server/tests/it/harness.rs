@@ -429,6 +429,32 @@ impl TestServer {
             .to_owned()
     }
 
+    /// A client-credentials grant at the root (Basic), checked: the whole response.
+    pub async fn grant(&self, id: &str, secret: &str) -> Value {
+        self.token_basic(
+            "/oauth2/token",
+            id,
+            secret,
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .expect_token()
+    }
+
+    /// A refresh-token grant at the root (Basic), not checked.
+    pub async fn refresh(&self, id: &str, secret: &str, refresh_token: &str) -> Reply {
+        self.token_basic(
+            "/oauth2/token",
+            id,
+            secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
     /// Introspection at `{prefix}/oauth2/introspect`, the caller authenticated by Basic.
     pub async fn introspect(&self, prefix: &str, id: &str, secret: &str, token: &str) -> Reply {
         self.post_form(

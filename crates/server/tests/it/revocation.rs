@@ -168,29 +168,13 @@ async fn revoking_a_refresh_token_ends_its_family_and_its_access_tokens() {
         .await;
     let (other_id, other_secret) = server.simple_app("default").await;
     for hint in [None, Some("refresh_token"), Some("access_token")] {
-        let first = server
-            .token_basic(
-                "/oauth2/token",
-                &id,
-                &secret,
-                &[("grant_type", "client_credentials")],
-            )
-            .await
-            .expect_token();
+        let first = server.grant(&id, &secret).await;
         let refresh = first["refresh_token"].as_str().unwrap().to_owned();
         let access = first["access_token"].as_str().unwrap().to_owned();
         // A second family of the same client lives on.
         let unrelated = server.fetch_token("", &id, &secret).await;
         // One rotation, so that the family has issued two access tokens.
-        let second = server
-            .token_basic(
-                "/oauth2/token",
-                &id,
-                &secret,
-                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-            )
-            .await
-            .expect_token();
+        let second = server.refresh(&id, &secret, &refresh).await.expect_token();
         let refresh = second["refresh_token"].as_str().unwrap().to_owned();
         let access2 = second["access_token"].as_str().unwrap().to_owned();
 
@@ -208,12 +192,7 @@ async fn revoking_a_refresh_token_ends_its_family_and_its_access_tokens() {
                 .await,
         );
         server
-            .token_basic(
-                "/oauth2/token",
-                &id,
-                &secret,
-                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-            )
+            .refresh(&id, &secret, &refresh)
             .await
             .expect_oauth_error(400, "invalid_grant");
         for token in [&access, &access2] {
@@ -231,34 +210,13 @@ async fn a_reused_refresh_token_ends_the_access_tokens_of_its_family() {
     let (id, secret) = server
         .create_app("default", json!({"name": "r", "refresh_token_ttl": 3600}))
         .await;
-    let first = server
-        .token_basic(
-            "/oauth2/token",
-            &id,
-            &secret,
-            &[("grant_type", "client_credentials")],
-        )
-        .await
-        .expect_token();
+    let first = server.grant(&id, &secret).await;
     let refresh = first["refresh_token"].as_str().unwrap().to_owned();
-    let rotate = |token: String| {
-        let server = &server;
-        let (id, secret) = (id.clone(), secret.clone());
-        async move {
-            server
-                .token_basic(
-                    "/oauth2/token",
-                    &id,
-                    &secret,
-                    &[("grant_type", "refresh_token"), ("refresh_token", &token)],
-                )
-                .await
-        }
-    };
-    let second = rotate(refresh.clone()).await.expect_token();
+    let second = server.refresh(&id, &secret, &refresh).await.expect_token();
     let access2 = second["access_token"].as_str().unwrap().to_owned();
     server.assert_alive("", &id, &secret, &access2).await;
-    rotate(refresh)
+    server
+        .refresh(&id, &secret, &refresh)
         .await
         .expect_oauth_error(400, "invalid_grant");
     server.assert_dead("", &id, &secret, &access2).await;
