@@ -11,10 +11,11 @@ use crate::crypto::{
 };
 use crate::directory::{Directory, KeyRing, RealmEntry, RingKey};
 use crate::domain::{
-    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Realm, RealmName,
+    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota, Realm, RealmName,
     ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use crate::error::{ManageError, StoreError};
+use crate::quota::QuotaCounter;
 use crate::replay::ReplayCache;
 use crate::store::{Change, ChangeSignal, Store, StoredKey};
 use crate::usage::UsageCounter;
@@ -89,6 +90,7 @@ pub struct NewApplication {
     pub jwks: Option<serde_json::Value>,
     pub audiences: Vec<String>,
     pub roles: Vec<String>,
+    pub quota: Quota,
     pub enabled: bool,
 }
 
@@ -110,6 +112,8 @@ pub struct Authority {
     pub(crate) replay: ReplayCache,
     /// Tokens issued per application per hour, not yet flushed to the store.
     pub(crate) usage: UsageCounter,
+    /// Tokens granted per application this minute and this UTC day (see `quota.rs`).
+    pub(crate) quota: QuotaCounter,
     /// Held while usage is flushed and while it is read, so that a read never sees
     /// counts that have left memory but are not in the store yet.
     usage_flush: tokio::sync::Mutex<()>,
@@ -152,6 +156,7 @@ impl Authority {
             directory: RwLock::new(Directory::default()),
             replay: ReplayCache::default(),
             usage: UsageCounter::default(),
+            quota: QuotaCounter::default(),
             usage_flush: tokio::sync::Mutex::new(()),
             cache_order: tokio::sync::Mutex::new(()),
             synced_seq: AtomicI64::new(0),

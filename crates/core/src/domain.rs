@@ -514,6 +514,51 @@ impl Realm {
     }
 }
 
+/// The most tokens a quota may allow per minute or per day. Far above what one
+/// application needs, and small enough that counts never come near overflowing.
+pub const MAX_QUOTA: u32 = 1_000_000_000;
+
+/// How many access tokens an application may be issued per minute and per UTC day
+/// (`None`: unlimited). Only grants count; a token an administrator issues does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quota {
+    pub per_minute: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+impl Quota {
+    /// Each limit, when given, is 1 to [`MAX_QUOTA`].
+    pub fn parse(
+        field: &str,
+        per_minute: Option<u64>,
+        per_day: Option<u64>,
+    ) -> Result<Self, FieldError> {
+        let limit = |name: &str, value: Option<u64>| -> Result<Option<u32>, FieldError> {
+            match value {
+                None => Ok(None),
+                Some(n) => u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=MAX_QUOTA).contains(n))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            field,
+                            format!("{name} is 1 to {MAX_QUOTA} tokens, or absent for no limit"),
+                        )
+                    }),
+            }
+        };
+        Ok(Self {
+            per_minute: limit("per_minute", per_minute)?,
+            per_day: limit("per_day", per_day)?,
+        })
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.per_minute.is_none() && self.per_day.is_none()
+    }
+}
+
 /// The stored, keyed hash of a client secret, and until when it is accepted (for the
 /// old secret during a rotation's grace period).
 #[derive(Debug, Clone, PartialEq)]
@@ -542,6 +587,8 @@ pub struct Application {
     pub audiences: Vec<String>,
     /// Roles shown in Keycloak-style tokens (`resource_access`).
     pub roles: Vec<String>,
+    /// Tokens granted per minute and per UTC day (no limit by default).
+    pub quota: Quota,
     /// Tokens issued before this instant (unix milliseconds) are dead.
     pub tokens_valid_after_ms: i64,
     pub created_at: i64,
@@ -599,6 +646,19 @@ mod tests {
         assert!(Scope::parse("scope", "read:all").is_ok());
         assert!(Scope::parse("scope", "a\"b").is_err());
         assert!(TokenTtl::parse("ttl", 0).is_err());
+        assert_eq!(
+            Quota::parse("quota", Some(5), None),
+            Ok(Quota {
+                per_minute: Some(5),
+                per_day: None
+            })
+        );
+        for bad in [0, u64::from(MAX_QUOTA) + 1, u64::MAX] {
+            assert_eq!(
+                Quota::parse("quota", None, Some(bad)).unwrap_err().field,
+                "quota"
+            );
+        }
         assert!(TokenTtl::parse("ttl", MAX_TTL_SECS + 1).is_err());
         assert!(HostName::parse("hosts", "Sandbox.API.example").is_ok());
         assert!(PublicUrl::parse("public_url", "ftp://x").is_err());

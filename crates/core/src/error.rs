@@ -45,6 +45,13 @@ pub enum OAuthError {
     /// The store could not be reached; the request may succeed later.
     #[error("temporarily_unavailable: {0}")]
     TemporarilyUnavailable(Cow<'static, str>),
+    /// The application's quota of tokens is used up until `retry_after_s` seconds from
+    /// now (an extension error code, RFC 6749 §8.5; answered 429 with `Retry-After`).
+    #[error("quota_exceeded: {description}")]
+    QuotaExceeded {
+        description: Cow<'static, str>,
+        retry_after_s: u64,
+    },
 }
 
 impl OAuthError {
@@ -68,6 +75,7 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::ServerError(_) => "server_error",
             Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
 
@@ -81,7 +89,8 @@ impl OAuthError {
             | Self::InvalidTarget(d)
             | Self::ServerError(d)
             | Self::TemporarilyUnavailable(d)
-            | Self::InvalidClient(d) => d,
+            | Self::InvalidClient(d)
+            | Self::QuotaExceeded { description: d, .. } => d,
         }
     }
 }

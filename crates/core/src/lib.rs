@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod quota;
 pub mod replay;
 pub mod store;
 pub mod tokens;

@@ -11,6 +11,7 @@ use crate::domain::{
     Application, MAX_TTL_SECS, REFRESH_TOKEN_PREFIX, ScopeSet, TokenFormat, TokenTtl,
 };
 use crate::error::{OAuthError, StoreError};
+use crate::quota::Per;
 use crate::store::{RefreshFamily, RefreshUse, Revocation};
 
 /// Which provider's conventions a request came in under; it changes the claims and
@@ -80,6 +81,7 @@ impl Authority {
                 let app = self.authenticate(realm, &request.auth).await?;
                 let scope = negotiate_scope(&app, request.scope.as_deref())?;
                 let audiences = negotiate_audiences(&app, &request.resources)?;
+                self.take_quota(realm, &app)?;
                 let family = app.refresh_token_ttl.map(|_| self.new_family_id());
                 let mut granted = self.mint(
                     realm,
@@ -184,11 +186,22 @@ impl Authority {
             ));
         }
         let expires_at = now_s + ttl_secs(ttl);
-        match self
+        // Counted before the family moves on, so that a refused refresh leaves the
+        // presented token usable once the quota allows; given back if the refresh fails.
+        let counted_at = self.take_quota(realm, &app)?;
+        let used = self
             .store
             .use_refresh_family(&claims.family, claims.generation, expires_at, now_s)
-            .await?
-        {
+            .await;
+        if !matches!(used, Ok(RefreshUse::Rotated)) {
+            self.quota.give_back(
+                &realm.realm.id,
+                app.client_id.as_str(),
+                app.quota,
+                counted_at,
+            );
+        }
+        match used? {
             RefreshUse::Rotated => {}
             RefreshUse::Reused => {
                 tracing::warn!(client_id = %app.client_id, "a used refresh token was presented again; its family is revoked");
@@ -221,6 +234,30 @@ impl Authority {
             ttl,
         )?;
         Ok(granted)
+    }
+
+    /// Counts one token against the application's quota (a grant: never an
+    /// administrator's `issue_token`), or refuses with `quota_exceeded` and when the
+    /// limit rolls over. Returns the second it counted at.
+    fn take_quota(&self, realm: &RealmEntry, app: &Application) -> Result<i64, OAuthError> {
+        let now_s = self.now_s();
+        self.quota
+            .take(&realm.realm.id, app.client_id.as_str(), app.quota, now_s)
+            .map_err(|exceeded| {
+                let per = match exceeded.per {
+                    Per::Minute => "minute",
+                    Per::Day => "day (UTC)",
+                };
+                OAuthError::QuotaExceeded {
+                    description: format!(
+                        "the application's quota of {} tokens per {per} is used up; retry after {} s",
+                        exceeded.limit, exceeded.retry_after_s
+                    )
+                    .into(),
+                    retry_after_s: exceeded.retry_after_s,
+                }
+            })?;
+        Ok(now_s)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -206,8 +206,25 @@ pub struct ApplicationCreate {
     pub audiences: Option<Vec<String>>,
     #[serde(default)]
     pub roles: Option<Vec<String>>,
+    /// Tokens the application may be granted per minute and per UTC day; absent (or
+    /// `null`) for no limit.
+    #[serde(default)]
+    pub quota: Option<QuotaView>,
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+/// An application's quota: at most `per_minute` access tokens per minute and
+/// `per_day` per UTC day (each 1 to 1000000000; absent or `null`: no limit). Over it
+/// the token endpoint answers 429 `quota_exceeded` with `Retry-After`. Tokens an
+/// administrator issues do not count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_day: Option<u64>,
 }
 
 /// `PATCH .../applications/{client_id}`: absent fields stay; `null` clears an optional one.
@@ -238,6 +255,9 @@ pub struct ApplicationPatch {
     pub audiences: Option<Vec<String>>,
     #[serde(default)]
     pub roles: Option<Vec<String>>,
+    /// Replaces the quota as a whole; `null` clears it (no limit).
+    #[serde(default, with = "double_option")]
+    pub quota: Option<Option<QuotaView>>,
     #[serde(default)]
     pub enabled: Option<bool>,
 }
@@ -326,6 +346,9 @@ pub struct ApplicationView {
     pub jwks: Option<serde_json::Value>,
     pub audiences: Vec<String>,
     pub roles: Vec<String>,
+    /// `null` when the application has no quota.
+    #[serde(default)]
+    pub quota: Option<QuotaView>,
     pub created_at: i64,
     pub updated_at: i64,
 }

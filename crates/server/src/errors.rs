@@ -82,18 +82,28 @@ impl IntoResponse for PublicError {
             Self::OAuth(err) => {
                 let status = match &err {
                     OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+                    OAuthError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                     OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 let mut response =
                     json_error(status, err.code(), Some(err.description().to_owned()));
-                // A 401 always names the scheme to use, however the client tried.
-                if let OAuthError::InvalidClient(_) = err {
-                    response.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
-                    );
+                match err {
+                    // A 401 always names the scheme to use, however the client tried.
+                    OAuthError::InvalidClient(_) => {
+                        response.headers_mut().insert(
+                            header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+                        );
+                    }
+                    // RFC 6585 §4: the quota rolls over in this many seconds.
+                    OAuthError::QuotaExceeded { retry_after_s, .. } => {
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+                    }
+                    _ => {}
                 }
                 response
             }

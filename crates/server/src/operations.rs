@@ -8,15 +8,16 @@ use tessera_core::NewRealm;
 use tessera_core::client_keys;
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, RealmName, ScopeSet,
-    SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling, key_rotation,
+    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota, RealmName,
+    ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling, key_rotation,
 };
 use tessera_core::error::{FieldError, ManageError};
 use tessera_core::store::{AppQuery, AuditQuery, USAGE_KEPT_HOURS};
 use tessera_proto::{
     ApplicationCreate, ApplicationList, ApplicationPatch, ApplicationView, ApplicationWithSecret,
-    AuditList, AuditView, IssueToken, IssuedToken, KeyRotate, RealmCreate, RealmPatch, RealmView,
-    SecretRotate, SecretRotated, SigningKeyView, TokensRevoked, UsageHour, UsageQuery, UsageView,
+    AuditList, AuditView, IssueToken, IssuedToken, KeyRotate, QuotaView, RealmCreate, RealmPatch,
+    RealmView, SecretRotate, SecretRotated, SigningKeyView, TokensRevoked, UsageHour, UsageQuery,
+    UsageView,
 };
 
 /// How long after a rotation on demand the new key signs, unless told otherwise:
@@ -74,6 +75,10 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
         jwks: app.jwks.clone(),
         audiences: app.audiences.clone(),
         roles: app.roles.clone(),
+        quota: (!app.quota.is_unlimited()).then(|| QuotaView {
+            per_minute: app.quota.per_minute.map(u64::from),
+            per_day: app.quota.per_day.map(u64::from),
+        }),
         created_at: app.created_at,
         updated_at: app.updated_at,
     }
@@ -428,6 +433,7 @@ pub async fn create_application(
         jwks: input.jwks.map(check_jwks).transpose()?,
         audiences: input.audiences.unwrap_or_default(),
         roles: input.roles.unwrap_or_default(),
+        quota: parse_quota(input.quota.as_ref())?,
         enabled: input.enabled.unwrap_or(true),
     };
     let created = authority.create_application(realm, new).await;
@@ -493,6 +499,9 @@ pub async fn update_application(
             if let Some(roles) = &patch.roles {
                 app.roles.clone_from(roles);
             }
+            if let Some(quota) = &patch.quota {
+                app.quota = parse_quota(quota.as_ref())?;
+            }
             if let Some(enabled) = patch.enabled {
                 app.enabled = enabled;
             }
@@ -500,10 +509,22 @@ pub async fn update_application(
         })
         .await;
     let app = unless_gone(authority, realm, Some(client_id), app).await?;
-    let detail = audit_detail(&patch);
+    let mut detail = audit_detail(&patch);
+    // `audit_detail` drops nulls; a cleared quota is a change worth recording.
+    if let (Some(None), Some(fields)) = (&patch.quota, detail.as_object_mut()) {
+        fields.insert("quota".to_owned(), serde_json::Value::Null);
+    }
     let id = Some(client_id);
     audit(authority, actor, "application.update", realm, id, detail).await;
     Ok(application_view(realm, &app))
+}
+
+/// An application's quota from the wire; absent means no limit.
+pub fn parse_quota(quota: Option<&QuotaView>) -> Result<Quota, FieldError> {
+    match quota {
+        Some(q) => Quota::parse("quota", q.per_minute, q.per_day),
+        None => Ok(Quota::default()),
+    }
 }
 
 pub async fn delete_application(

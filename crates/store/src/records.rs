@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, HostName, PublicUrl, Realm, RealmName, ScopeSet, SecretHash,
-    SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, AuthMethod, ClientId, HostName, PublicUrl, Quota, Realm, RealmName, ScopeSet,
+    SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use tessera_core::error::{FieldError, StoreError};
 use tessera_core::store::Change;
@@ -110,7 +110,18 @@ pub(crate) struct ApplicationData {
     audiences: Vec<String>,
     #[serde(default)]
     roles: Vec<String>,
+    /// Absent in rows written before quotas existed, and for an application without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota: Option<QuotaData>,
     tokens_valid_after_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct QuotaData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_day: Option<u64>,
 }
 
 pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> {
@@ -139,6 +150,10 @@ pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> 
         jwks: app.jwks.clone(),
         audiences: app.audiences.clone(),
         roles: app.roles.clone(),
+        quota: (!app.quota.is_unlimited()).then(|| QuotaData {
+            per_minute: app.quota.per_minute.map(u64::from),
+            per_day: app.quota.per_day.map(u64::from),
+        }),
         tokens_valid_after_ms: app.tokens_valid_after_ms,
     };
     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -201,6 +216,10 @@ pub(crate) fn application_from_row(row: ApplicationRow) -> Result<Application, S
         jwks: data.jwks,
         audiences: data.audiences,
         roles: data.roles,
+        quota: match &data.quota {
+            Some(q) => Quota::parse("quota", q.per_minute, q.per_day).map_err(corrupt_field)?,
+            None => Quota::default(),
+        },
         tokens_valid_after_ms: data.tokens_valid_after_ms,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -277,4 +296,37 @@ pub(crate) fn contains_pattern(search: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An application stored before quotas existed (no `quota` in its data) has none,
+    /// and one without a quota is stored as before.
+    #[test]
+    fn an_application_without_a_quota_field_has_no_quota() {
+        let data = r#"{"enabled":true,"secrets":[],"scopes":["read"],"default_scopes":null,
+            "scope_required":false,"token_ttl":3600,"token_format":null,
+            "refresh_token_ttl":null,"auth_methods":["client_secret_basic"],
+            "public_key":null,"jwks":null,"audiences":[],"tokens_valid_after_ms":0}"#;
+        let row = |data: String| ApplicationRow {
+            realm_id: "r".into(),
+            client_id: "c".into(),
+            name: "n".into(),
+            data,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut app = application_from_row(row(data.to_owned())).unwrap();
+        assert_eq!(app.quota, Quota::default());
+        assert!(!application_data(&app).unwrap().contains("quota"));
+        app.quota = Quota {
+            per_minute: None,
+            per_day: Some(7),
+        };
+        let written = application_data(&app).unwrap();
+        assert!(written.contains(r#""quota":{"per_day":7}"#), "{written}");
+        assert_eq!(application_from_row(row(written)).unwrap().quota, app.quota);
+    }
 }

@@ -163,6 +163,9 @@ pub enum AppCommand {
         /// Stop the application and every token it holds.
         #[arg(long)]
         disable: bool,
+        /// Remove the quota: no limit per minute or per day.
+        #[arg(long, conflicts_with_all = ["quota_per_minute", "quota_per_day"])]
+        no_quota: bool,
     },
     /// Delete an application; its tokens stop working.
     Delete {
@@ -238,6 +241,14 @@ pub struct AppSettings {
     /// Roles shown in Keycloak-style tokens, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub roles: Option<Vec<String>>,
+    /// At most this many tokens granted per minute (1 to 1000000000; on update, the
+    /// day quota stays as it was).
+    #[arg(long)]
+    pub quota_per_minute: Option<u64>,
+    /// At most this many tokens granted per UTC day (1 to 1000000000; on update, the
+    /// minute quota stays as it was).
+    #[arg(long)]
+    pub quota_per_day: Option<u64>,
 }
 
 /// `tessera token`: flags win over `TESSERA_*` variables, which win over a profile.

@@ -11,7 +11,7 @@ use clap::Parser;
 use tessera_core::ManageError;
 use tessera_proto::{
     ApplicationCreate, ApplicationList, ApplicationPatch, AuditList, IssueToken, KeyRotate,
-    RealmCreate, RealmPatch, SecretRotate,
+    QuotaView, RealmCreate, RealmPatch, SecretRotate,
 };
 use tessera_server::operations::{self, Actor};
 use tessera_server::{AdminKeySource, Config};
@@ -263,7 +263,14 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 public_key,
                 audiences,
                 roles,
+                quota_per_minute,
+                quota_per_day,
             } = settings;
+            let quota =
+                (quota_per_minute.is_some() || quota_per_day.is_some()).then_some(QuotaView {
+                    per_minute: quota_per_minute,
+                    per_day: quota_per_day,
+                });
             let input = ApplicationCreate {
                 name,
                 client_id,
@@ -278,6 +285,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 jwks: None,
                 audiences,
                 roles,
+                quota,
                 enabled: None,
             };
             let created =
@@ -312,6 +320,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
             settings,
             enable,
             disable,
+            no_quota,
         } => {
             let AppSettings {
                 scopes,
@@ -324,7 +333,24 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 public_key,
                 audiences,
                 roles,
+                quota_per_minute,
+                quota_per_day,
             } = settings;
+            // A flag changes its own limit and keeps the other one.
+            let quota = if no_quota {
+                Some(None)
+            } else if quota_per_minute.is_some() || quota_per_day.is_some() {
+                let current = operations::show_application(authority, &realm.realm, &client_id)
+                    .await?
+                    .quota
+                    .unwrap_or_default();
+                Some(Some(QuotaView {
+                    per_minute: quota_per_minute.or(current.per_minute),
+                    per_day: quota_per_day.or(current.per_day),
+                }))
+            } else {
+                None
+            };
             let patch = ApplicationPatch {
                 name,
                 scopes: split_scopes(scopes),
@@ -338,6 +364,7 @@ async fn app(config: &Config, command: AppCommand, out: &Output) -> anyhow::Resu
                 jwks: None,
                 audiences,
                 roles,
+                quota,
                 enabled: if enable {
                     Some(true)
                 } else if disable {

@@ -136,6 +136,7 @@ impl Output {
             ),
             ("auth_methods", app.auth_methods.join(", ")),
             ("audiences", app.audiences.join(", ")),
+            ("quota", quota_text(app.quota.as_ref())),
         ]
     }
 
@@ -248,5 +249,22 @@ impl Output {
             "Every token of {} issued until now no longer works.",
             revoked.client_id
         );
+    }
+}
+
+/// "100/min, 10000/day", or "(none)".
+fn quota_text(quota: Option<&tessera_proto::QuotaView>) -> String {
+    let parts: Vec<String> = quota
+        .map(|q| {
+            [(q.per_minute, "min"), (q.per_day, "day")]
+                .into_iter()
+                .filter_map(|(n, per)| n.map(|n| format!("{n}/{per}")))
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "(none)".to_owned()
+    } else {
+        parts.join(", ")
     }
 }

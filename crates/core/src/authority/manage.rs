@@ -13,6 +13,7 @@ use crate::domain::{
     SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling, check_visible_text,
 };
 use crate::error::{FieldError, ManageError, StoreError};
+use crate::quota;
 use crate::store::{AppQuery, AuditQuery, AuditRecord};
 use crate::tokens::{Dialect, GrantedToken};
 
@@ -185,19 +186,58 @@ impl Authority {
 
     /// Adds what this process counted since the last flush to the store's hourly
     /// totals. Counts are put back if the store is unavailable, so none are lost.
+    /// Then reads today's totals of every application with a day quota, so that the
+    /// quota counts what the other nodes issued too (see `quota.rs`).
     pub async fn flush_usage(&self) -> Result<usize, StoreError> {
         let _flushing = self.usage_flush.lock().await;
         let counts = self.usage.take();
-        if counts.is_empty() {
-            return Ok(0);
-        }
-        match self.store.add_usage(&counts).await {
-            Ok(()) => Ok(counts.len()),
-            Err(err) => {
-                self.usage.restore(counts);
-                Err(err)
+        let flushed = counts.len();
+        if !counts.is_empty() {
+            match self.store.add_usage(&counts).await {
+                Ok(()) => {
+                    let now_s = self.now_s();
+                    let day_quota: Vec<_> = counts
+                        .into_iter()
+                        .filter(|(key, _)| {
+                            self.cached_application(&key.realm_id, &key.client_id)
+                                .is_some_and(|app| app.quota.per_day.is_some())
+                        })
+                        .collect();
+                    self.quota.flushed(&day_quota, now_s);
+                }
+                Err(err) => {
+                    self.usage.restore(counts);
+                    return Err(err);
+                }
             }
         }
+        self.read_quota_totals().await?;
+        Ok(flushed)
+    }
+
+    /// Reads today's usage totals of the applications with a day quota from the store.
+    async fn read_quota_totals(&self) -> Result<(), StoreError> {
+        let now_s = self.now_s();
+        let with_day_quota: Vec<(String, String)> = {
+            let directory = self.read();
+            directory
+                .realms()
+                .flat_map(|realm| directory.applications_of(&realm.realm.id))
+                .filter(|app| app.quota.per_day.is_some())
+                .map(|app| (app.realm_id.clone(), app.client_id.to_string()))
+                .collect()
+        };
+        let first = quota::first_hour_of_day(now_s);
+        for (realm_id, client_id) in with_day_quota {
+            let hours = self.store.usage(&realm_id, &client_id, first).await?;
+            let total = hours
+                .iter()
+                .map(|(_, n)| *n)
+                .fold(0u64, u64::saturating_add);
+            self.quota.stored_today(&realm_id, &client_id, total, now_s);
+        }
+        self.quota.forget_before(now_s);
+        Ok(())
     }
 
     /// Tokens issued to an application in each of the last `hours` hours, oldest
@@ -310,6 +350,7 @@ impl Authority {
             jwks: new.jwks,
             audiences: new.audiences,
             roles: new.roles,
+            quota: new.quota,
             // A client_id may be reused after a deletion; the new application must not
             // inherit tokens its predecessor was given.
             tokens_valid_after_ms: self.clock.now_ms(),
@@ -432,7 +473,9 @@ impl Authority {
         Ok(now_ms)
     }
 
-    /// A token issued by an administrator, with a lifetime of their choosing.
+    /// A token issued by an administrator, with a lifetime of their choosing. It is an
+    /// administrator's act, not the application's: it is counted in usage but neither
+    /// counted against nor refused by the application's quota.
     pub async fn issue_token(
         &self,
         realm: &str,

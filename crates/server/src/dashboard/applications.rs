@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tessera_core::error::{FieldError, ManageError};
 use tessera_proto::{
-    ApplicationCreate, ApplicationList, ApplicationPatch, ApplicationView, IssueToken,
+    ApplicationCreate, ApplicationList, ApplicationPatch, ApplicationView, IssueToken, QuotaView,
     SecretRotate, UsageQuery,
 };
 
@@ -101,8 +101,30 @@ fn application_create(form: &Form) -> Result<ApplicationCreate, FieldError> {
         auth_methods: (!methods.is_empty()).then_some(methods),
         public_key: form.text("public_key"),
         audiences: form.words("audiences"),
+        quota: quota_of(form)?,
         ..ApplicationCreate::default()
     })
+}
+
+/// The quota the two quota fields ask for; `None` when both are blank.
+fn quota_of(form: &Form) -> Result<Option<QuotaView>, FieldError> {
+    let limit = |name: &str| {
+        form.text(name)
+            .map(|text| {
+                text.parse::<u64>().map_err(|_| {
+                    FieldError::new("quota", "a quota is a whole number of tokens, or blank")
+                })
+            })
+            .transpose()
+    };
+    let per_minute = limit("quota_per_minute")?;
+    let per_day = limit("quota_per_day")?;
+    Ok(
+        (per_minute.is_some() || per_day.is_some()).then_some(QuotaView {
+            per_minute,
+            per_day,
+        }),
+    )
 }
 
 pub(super) async fn create_app(
@@ -162,6 +184,16 @@ fn settings_of(app: &ApplicationView) -> Fields {
     form.set("token_format", app.token_format.clone().unwrap_or_default());
     form.set("public_key", app.public_key.clone().unwrap_or_default());
     form::set_lifetime(&mut form, "token_ttl", app.token_ttl);
+    if let Some(quota) = &app.quota {
+        for (name, limit) in [
+            ("quota_per_minute", quota.per_minute),
+            ("quota_per_day", quota.per_day),
+        ] {
+            if let Some(limit) = limit {
+                form.set(name, limit.to_string());
+            }
+        }
+    }
     if app.enabled {
         form.set("enabled", "on");
     }
@@ -323,6 +355,7 @@ fn application_patch(form: &Form) -> Result<ApplicationPatch, FieldError> {
         auth_methods: Some(form.all("auth_methods").map(str::to_owned).collect()),
         public_key: Some(form.text("public_key")),
         audiences: Some(form.words("audiences").unwrap_or_default()),
+        quota: Some(quota_of(form)?),
         ..ApplicationPatch::default()
     })
 }

@@ -5,7 +5,8 @@
 use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tessera_proto::{
-    ApplicationView, ApplicationWithSecret, IssuedToken, RealmView, SecretRotated, UsageHour,
+    ApplicationView, ApplicationWithSecret, IssuedToken, QuotaView, RealmView, SecretRotated,
+    UsageHour,
 };
 
 use super::form::{Fields, LIFETIME_PRESETS, human_duration, utc};
@@ -156,6 +157,29 @@ fn text_field(
                 aria-invalid=[fields.error(name).map(|_| "true")]
                 aria-describedby=[described_by(fields, name, &id)];
             (field_error(fields, name, &id))
+        }
+    }
+}
+
+/// The two limits of an application's quota, blank for none; an error of either (or
+/// of the range the server checks) is the field `quota`'s.
+fn quota_field(fields: &Fields, prefix: &str) -> Markup {
+    let id = format!("{prefix}-quota");
+    let invalid = fields.error("quota").map(|_| "true");
+    let described = described_by(fields, "quota", &id);
+    html! {
+        fieldset.field.invalid[invalid.is_some()] id=(id) {
+            legend { "Quota" }
+            small.hint { "Tokens the application may be granted; blank for no limit. Tokens generated here do not count." }
+            label for=(format!("{id}-per_minute")) { "Per minute" }
+            input type="number" min="1" step="1" id=(format!("{id}-per_minute")) name="quota_per_minute"
+                value=(fields.form.get("quota_per_minute"))
+                aria-invalid=[invalid] aria-describedby=[described.clone()];
+            label for=(format!("{id}-per_day")) { "Per day (UTC)" }
+            input type="number" min="1" step="1" id=(format!("{id}-per_day")) name="quota_per_day"
+                value=(fields.form.get("quota_per_day"))
+                aria-invalid=[invalid] aria-describedby=[described];
+            (field_error(fields, "quota", &id))
         }
     }
 }
@@ -400,6 +424,7 @@ pub fn new_application(chrome: &Chrome<'_>, realm: &RealmView, fields: &Fields) 
                     (methods_field(fields, "new"))
                     (public_key_field(fields, "new"))
                     (text_field(fields, "new", "audiences", "Audiences", Some("Optional; the aud claim of its tokens.")))
+                    (quota_field(fields, "new"))
                     (text_field(fields, "new", "client_id", "client_id", Some("Optional; generated when blank.")))
                     div.actions {
                         button.primary type="submit" { "Create application" }
@@ -455,6 +480,7 @@ pub fn application(chrome: &Chrome<'_>, page: &AppPage<'_>) -> Markup {
                 dt { "Token endpoint" } dd.mono { (page.realm.issuer) "/oauth2/token" }
                 dt { "Scopes" } dd { @if app.scopes.is_empty() { "none" } @else { (app.scopes.join(" ")) } }
                 dt { "Token lifetime" } dd { (human_duration(app.token_ttl)) }
+                dt { "Quota" } dd { (quota_text(app.quota.as_ref())) }
                 dt { "Created" } dd { (utc(app.created_at)) }
             }
             section.card {
@@ -513,6 +539,7 @@ pub fn application(chrome: &Chrome<'_>, page: &AppPage<'_>) -> Markup {
                     (methods_field(page.settings, "edit"))
                     (public_key_field(page.settings, "edit"))
                     (text_field(page.settings, "edit", "audiences", "Audiences", None))
+                    (quota_field(page.settings, "edit"))
                     button.primary type="submit" { "Save settings" }
                 }
             }
@@ -527,6 +554,23 @@ pub fn application(chrome: &Chrome<'_>, page: &AppPage<'_>) -> Markup {
             }
         },
     )
+}
+
+/// "100 per minute, 10000 per day", or "no limit".
+fn quota_text(quota: Option<&QuotaView>) -> String {
+    let parts: Vec<String> = quota
+        .map(|q| {
+            [(q.per_minute, "minute"), (q.per_day, "day")]
+                .into_iter()
+                .filter_map(|(n, per)| n.map(|n| format!("{n} per {per}")))
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "no limit".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Bars of tokens per hour, oldest left, as inline SVG: no script, no image request.

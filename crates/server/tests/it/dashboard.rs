@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use reqwest::header;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_KEY, FORM, Reply, TestServer, app, form_body};
 
@@ -700,4 +700,74 @@ async fn random_forms_never_get_a_500() {
             "never a blank page"
         );
     }
+}
+
+#[tokio::test]
+async fn the_quota_fields_set_change_and_clear_the_quota() {
+    let server = TestServer::start().await;
+    let person = server.sign_in().await;
+    let new = "/realms/default/new";
+    for bad in ["0", "ten", "-3", "1000000001"] {
+        let reply = person
+            .submit(new, new, &[("name", "a"), ("quota_per_minute", bad)])
+            .await;
+        reply.expect_status(400);
+        assert!(
+            reply.text().contains(r#"id="new-quota-error""#),
+            "{bad}: {}",
+            reply.text()
+        );
+    }
+    let reply = person
+        .submit(
+            new,
+            new,
+            &[
+                ("name", "Metered"),
+                ("quota_per_minute", "5"),
+                ("quota_per_day", ""),
+                ("auth_methods", "client_secret_basic"),
+            ],
+        )
+        .await;
+    reply.expect_status(201);
+    let page = reply.text();
+    let marker = r#"id="client_id" value=""#;
+    let at = page.find(marker).unwrap() + marker.len();
+    let id = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let quota_of = |view: Value| view["quota"].clone();
+    let view = server.admin(Method::GET, &app("default", &id), None).await;
+    assert_eq!(quota_of(view.json()), json!({"per_minute": 5}));
+
+    let app_page = format!("/realms/default/apps/{id}");
+    let page = person.get(&app_page).await.text();
+    assert!(page.contains("5 per minute"), "{page}");
+    assert!(
+        page.contains(r#"id="edit-quota-per_minute" name="quota_per_minute" value="5""#),
+        "{page}"
+    );
+    let settings = |per_minute: &'static str, per_day: &'static str| {
+        [
+            ("name", "Metered"),
+            ("enabled", "on"),
+            ("auth_methods", "client_secret_basic"),
+            ("quota_per_minute", per_minute),
+            ("quota_per_day", per_day),
+        ]
+    };
+    let reply = person
+        .submit(&app_page, &app_page, &settings("", "100"))
+        .await;
+    reply.expect_status(303);
+    let view = server.admin(Method::GET, &app("default", &id), None).await;
+    assert_eq!(quota_of(view.json()), json!({"per_day": 100}));
+    let reply = person
+        .submit(&app_page, &app_page, &settings("0", "100"))
+        .await;
+    reply.expect_status(400);
+    assert!(reply.text().contains(r#"id="edit-quota-error""#));
+    let reply = person.submit(&app_page, &app_page, &settings("", "")).await;
+    reply.expect_status(303);
+    let view = server.admin(Method::GET, &app("default", &id), None).await;
+    assert_eq!(quota_of(view.json()), Value::Null);
 }

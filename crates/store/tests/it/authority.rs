@@ -10,9 +10,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tessera_core::client_auth::JWT_BEARER;
 use tessera_core::crypto::{MasterKey, SystemRandom};
-use tessera_core::domain::{AuthMethod, PublicUrl, ScopeSet, TokenTtl};
+use tessera_core::domain::{AuthMethod, PublicUrl, Quota, ScopeSet, TokenTtl};
 use tessera_core::store::Store;
-use tessera_core::{Authority, ClientAuth, Dialect, ManualClock, NewApplication, TokenRequest};
+use tessera_core::{
+    Authority, ClientAuth, Dialect, ManualClock, NewApplication, OAuthError, TokenRequest,
+};
 
 use crate::{Backend, Kind};
 
@@ -26,6 +28,9 @@ on_every_backend!(
     refresh_tokens_rotate_across_nodes_and_reuse_revokes_the_family,
     keys_rotate_on_schedule_and_every_node_switches_at_the_same_second,
     a_wrong_secret_costs_the_same_work_for_a_known_and_an_unknown_client,
+    quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over,
+    refresh_grants_count_against_the_quota_and_a_refused_one_keeps_its_token,
+    the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store,
 );
 
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -604,4 +609,165 @@ async fn a_wrong_secret_costs_the_same_work_for_a_known_and_an_unknown_client(ki
         )
         .await
         .unwrap();
+}
+
+fn quota(per_minute: Option<u32>, per_day: Option<u32>) -> Quota {
+    Quota {
+        per_minute,
+        per_day,
+    }
+}
+
+/// The seconds a refusal asks the client to wait, or a panic if it is not one.
+fn retry_after(result: Result<tessera_core::GrantedToken, OAuthError>) -> u64 {
+    match result {
+        Err(OAuthError::QuotaExceeded { retry_after_s, .. }) => retry_after_s,
+        other => panic!("expected quota_exceeded, got {other:?}"),
+    }
+}
+
+/// NOW_MS is 08:00:00 UTC, on a whole minute.
+const SECS_TO_MIDNIGHT: u64 = 16 * 3600;
+
+async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let authority = authority_on(&backend, clock.clone()).await;
+    let mut new = new_app(600);
+    new.quota = quota(Some(2), Some(5));
+    let (app, secret) = authority.create_application("default", new).await.unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let grant = || async { authority.grant(&realm, &basic(id, &secret)).await };
+    grant().await.unwrap();
+    grant().await.unwrap();
+    assert_eq!(retry_after(grant().await), 60, "until the next minute");
+    clock.advance_secs(10);
+    let refused = grant().await.unwrap_err();
+    assert_eq!(refused.code(), "quota_exceeded");
+    assert!(
+        refused.description().contains("2 tokens per minute"),
+        "{refused:?}"
+    );
+    assert_eq!(retry_after(Err(refused)), 50);
+    // An administrator's token is neither refused nor counted.
+    for _ in 0..3 {
+        authority
+            .issue_token("default", id, None, None)
+            .await
+            .unwrap();
+    }
+    clock.advance_secs(50);
+    grant().await.unwrap();
+    grant().await.unwrap();
+    assert_eq!(retry_after(grant().await), 60);
+    clock.advance_secs(60);
+    grant().await.unwrap();
+    // Five today: the day is used up, and the next minute does not help.
+    assert_eq!(retry_after(grant().await), SECS_TO_MIDNIGHT - 120);
+    clock.advance_secs(60);
+    assert_eq!(retry_after(grant().await), SECS_TO_MIDNIGHT - 180);
+    // Counts are kept across a flush; the next UTC day starts afresh.
+    authority.flush_usage().await.unwrap();
+    assert_eq!(retry_after(grant().await), SECS_TO_MIDNIGHT - 180);
+    clock.advance_secs(i64::try_from(SECS_TO_MIDNIGHT).unwrap() - 180);
+    grant().await.unwrap();
+    // Clearing the quota lifts it at once.
+    authority
+        .update_application("default", id, |app| {
+            app.quota = Quota::default();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        grant().await.unwrap();
+    }
+}
+
+async fn refresh_grants_count_against_the_quota_and_a_refused_one_keeps_its_token(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let authority = authority_on(&backend, clock.clone()).await;
+    let mut new = new_app(600);
+    new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
+    new.quota = quota(Some(2), None);
+    let (app, secret) = authority.create_application("default", new).await.unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let refresh = |token: &str| TokenRequest {
+        grant_type: "refresh_token".to_owned(),
+        refresh_token: Some(token.to_owned()),
+        ..basic(id, &secret)
+    };
+    let first = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    let second = authority
+        .grant(&realm, &refresh(&first.refresh_token.unwrap()))
+        .await
+        .unwrap();
+    let rt1 = second.refresh_token.unwrap();
+    assert_eq!(
+        retry_after(authority.grant(&realm, &refresh(&rt1)).await),
+        60
+    );
+    // The refused refresh did not use the token up.
+    clock.advance_secs(60);
+    let third = authority.grant(&realm, &refresh(&rt1)).await.unwrap();
+    // A failed refresh (a reused token) gives its count back.
+    let reused = authority.grant(&realm, &refresh(&rt1)).await.unwrap_err();
+    assert_eq!(reused.code(), "invalid_grant");
+    assert!(third.refresh_token.is_some());
+    authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    assert_eq!(
+        retry_after(authority.grant(&realm, &basic(id, &secret)).await),
+        60
+    );
+}
+
+/// Node B learns from the store's usage what node A issued today, once A flushed and B
+/// read (both once a minute in a server); a node started later does too.
+async fn the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let a = authority_on(&backend, clock.clone()).await;
+    let b = authority_over(backend.reopen().await, clock.clone()).await;
+    let mut new = new_app(600);
+    new.quota = quota(None, Some(6));
+    let (app, secret) = a.create_application("default", new).await.unwrap();
+    b.sync().await.unwrap();
+    let id = app.client_id.as_str();
+    let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
+    for _ in 0..3 {
+        a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
+    }
+    // An administrator's token on A is not A's to count, but B cannot tell it apart.
+    a.issue_token("default", id, None, None).await.unwrap();
+    a.flush_usage().await.unwrap();
+    // A's own flush does not make it count its tokens twice: 3 more make 6.
+    for _ in 0..3 {
+        a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
+    }
+    assert_eq!(
+        retry_after(a.grant(&realm_a, &basic(id, &secret)).await),
+        SECS_TO_MIDNIGHT
+    );
+    // B sees A's first 3 grants and its administrator's token, not yet A's last 3:
+    // that lag is the tolerance of the day quota across nodes.
+    b.flush_usage().await.unwrap();
+    for _ in 0..2 {
+        b.grant(&realm_b, &basic(id, &secret)).await.unwrap();
+    }
+    assert_eq!(
+        retry_after(b.grant(&realm_b, &basic(id, &secret)).await),
+        SECS_TO_MIDNIGHT
+    );
+    // A restarted node reads what it issued before.
+    a.flush_usage().await.unwrap();
+    let c = authority_over(backend.reopen().await, clock.clone()).await;
+    c.flush_usage().await.unwrap();
+    let realm_c = c.realm("default").unwrap();
+    assert_eq!(
+        retry_after(c.grant(&realm_c, &basic(id, &secret)).await),
+        SECS_TO_MIDNIGHT
+    );
 }

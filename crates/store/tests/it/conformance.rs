@@ -2,7 +2,7 @@
 
 use tessera_core::StoreError;
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, Realm, RealmName, ScopeSet, SecretHash, SigningAlg,
+    Application, AuthMethod, ClientId, Quota, Realm, RealmName, ScopeSet, SecretHash, SigningAlg,
     TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use tessera_core::store::{
@@ -119,6 +119,7 @@ fn app(realm_id: &str, client_id: &str) -> Application {
         jwks: None,
         audiences: vec!["https://api.example".to_owned()],
         roles: vec!["admin".to_owned()],
+        quota: Quota::default(),
         tokens_valid_after_ms: 5,
         created_at: 1,
         updated_at: 2,
@@ -169,6 +170,10 @@ async fn applications_round_trip_and_go_with_their_realm(kind: Kind) {
     let mut b = a.clone();
     b.enabled = false;
     b.name = "renamed".to_owned();
+    b.quota = Quota {
+        per_minute: Some(5),
+        per_day: None,
+    };
     assert!(store.update_application(&b).await.unwrap());
     assert_eq!(store.list_applications("r1").await.unwrap(), vec![b]);
     assert!(store.delete_realm("r1").await.unwrap());

@@ -278,6 +278,56 @@ fn app_list_pages_and_searches_and_audit_shows_what_the_cli_did() {
 }
 
 #[test]
+fn quota_flags_set_keep_and_clear_an_applications_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let created = json_of(&run(
+        data,
+        &[
+            "app",
+            "create",
+            "--name",
+            "metered",
+            "--quota-per-minute",
+            "100",
+            "--json",
+        ],
+    ));
+    let id = created["client_id"].as_str().unwrap();
+    assert_eq!(created["quota"], serde_json::json!({"per_minute": 100}));
+    // A flag changes its own limit and keeps the other.
+    let updated = json_of(&run(
+        data,
+        &["app", "update", id, "--quota-per-day", "5000", "--json"],
+    ));
+    assert_eq!(
+        updated["quota"],
+        serde_json::json!({"per_minute": 100, "per_day": 5000})
+    );
+    let table = run(data, &["app", "show", id]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("100/min, 5000/day"), "{text}");
+    // Other changes leave it alone.
+    let renamed = json_of(&run(data, &["app", "update", id, "--name", "m2", "--json"]));
+    assert_eq!(renamed["quota"], updated["quota"]);
+    let cleared = json_of(&run(data, &["app", "update", id, "--no-quota", "--json"]));
+    assert_eq!(cleared["quota"], serde_json::Value::Null);
+    let shown = json_of(&run(data, &["app", "show", id, "--json"]));
+    assert_eq!(shown["quota"], serde_json::Value::Null);
+    // Out of range: the field named, nothing changed; --no-quota with a limit: refused.
+    let bad = run(data, &["app", "update", id, "--quota-per-minute", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("quota"));
+    let both = run(
+        data,
+        &["app", "update", id, "--no-quota", "--quota-per-day", "5"],
+    );
+    assert_eq!(both.status.code(), Some(2));
+    let shown = json_of(&run(data, &["app", "show", id, "--json"]));
+    assert_eq!(shown["quota"], serde_json::Value::Null);
+}
+
+#[test]
 fn bad_arguments_exit_2_with_a_message_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     for (args, needle) in [
