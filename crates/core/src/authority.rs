@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::error::{ManageError, StoreError};
 use crate::quota::QuotaCounter;
 use crate::replay::ReplayCache;
-use crate::store::{Change, ChangeSignal, Store, StoredKey};
+use crate::store::{Change, ChangeSignal, Revocation, Store, StoredKey};
 use crate::usage::UsageCounter;
 
 mod manage;
@@ -101,6 +101,25 @@ pub struct Offered {
     pub refresh_tokens: bool,
 }
 
+/// Bounds on the state one application can make the server keep (issue 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateLimits {
+    /// Live revocations (of single tokens and of refresh families) per application. A
+    /// single-token revocation past it revokes every token of the application issued
+    /// so far instead (as `revoke_tokens` does): the token surely dies, and no row is
+    /// added. The directory holds every node's live revocations, so the bound is
+    /// realm-wide up to one sync.
+    pub live_revocations_per_app: usize,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        Self {
+            live_revocations_per_app: 100_000,
+        }
+    }
+}
+
 /// The authorization server. One per process; cheap to share behind an `Arc`.
 pub struct Authority {
     pub(crate) store: Arc<dyn Store>,
@@ -126,6 +145,7 @@ pub struct Authority {
     directory: RwLock<Directory>,
     /// The last change-log entry this process has applied.
     synced_seq: AtomicI64,
+    pub(crate) state_limits: StateLimits,
 }
 
 /// Change-log entries read per round of [`Authority::sync`].
@@ -160,6 +180,7 @@ impl Authority {
             usage_flush: tokio::sync::Mutex::new(()),
             cache_order: tokio::sync::Mutex::new(()),
             synced_seq: AtomicI64::new(0),
+            state_limits: StateLimits::default(),
         };
         authority.reload().await?;
         if authority.realm(RealmName::DEFAULT).is_none() {
@@ -180,6 +201,13 @@ impl Authority {
             }
         }
         Ok(authority)
+    }
+
+    /// The same authority with other bounds on per-application state (tests, tuning).
+    #[must_use]
+    pub fn with_state_limits(mut self, limits: StateLimits) -> Self {
+        self.state_limits = limits;
+        self
     }
 
     pub fn server_url(&self) -> &PublicUrl {
@@ -274,8 +302,12 @@ impl Authority {
         offered
     }
 
-    pub(crate) fn remember_revocation(&self, jti: String, expires_at: i64) {
-        self.write().put_revocation(jti, expires_at);
+    pub(crate) fn live_revocations(&self, realm_id: &str, client_id: &str) -> usize {
+        self.read().live_revocations(realm_id, client_id)
+    }
+
+    pub(crate) fn remember_revocation(&self, revocation: Revocation) {
+        self.write().put_revocation(revocation);
     }
 
     /// Whether the store answers (readiness).
@@ -299,13 +331,7 @@ impl Authority {
             entries.push(self.realm_entry(realm, &realm_keys, now_s)?);
         }
         let apps = self.store.applications().await?;
-        let revoked = self
-            .store
-            .revocations(now_s)
-            .await?
-            .into_iter()
-            .map(|r| (r.jti, r.expires_at))
-            .collect();
+        let revoked = self.store.revocations(now_s).await?;
         self.write().replace_all(entries, apps, revoked);
         self.synced_seq.store(seq, Ordering::SeqCst);
         Ok(())
@@ -359,7 +385,7 @@ impl Authority {
             } => self.refresh_application(realm_id, client_id).await,
             Change::Revocation { jti } => {
                 if let Some(rev) = self.store.find_revocation(jti).await? {
-                    self.write().put_revocation(rev.jti, rev.expires_at);
+                    self.write().put_revocation(rev);
                 }
                 Ok(())
             }

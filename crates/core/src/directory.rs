@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::crypto::{Sealer, SigningKey};
 use crate::domain::{Application, Realm};
+use crate::store::Revocation;
 
 /// A realm as the hot path needs it: settings, issuer, keys, and its opaque-token sealer.
 pub struct RealmEntry {
@@ -85,11 +86,15 @@ pub(crate) struct Directory {
     hosts: HashMap<String, String>,
     /// realm id → client id → application
     apps: HashMap<String, HashMap<String, Arc<Application>>>,
-    /// jti → expiry (unix seconds)
-    revoked: HashMap<String, i64>,
+    /// jti → expiry (unix seconds), and the realm id and client id it belongs to
+    revoked: HashMap<String, (i64, AppKey)>,
+    /// (realm id, client id) → live revocations of that application
+    revoked_per_app: HashMap<AppKey, usize>,
     /// Dashboard sessions begun at or before this instant (unix ms) have been ended.
     admin_sessions_ended_before_ms: i64,
 }
+
+type AppKey = (String, String);
 
 /// A revocation whose key starts with this, followed by a unix time in milliseconds,
 /// ends every dashboard session begun until then.
@@ -178,14 +183,36 @@ impl Directory {
         }
     }
 
-    pub fn put_revocation(&mut self, jti: String, expires_at: i64) {
+    pub fn put_revocation(&mut self, revocation: Revocation) {
+        let Revocation {
+            jti,
+            realm_id,
+            client_id,
+            expires_at,
+        } = revocation;
         if let Some(ms) = jti
             .strip_prefix(SESSIONS_BEFORE_PREFIX)
             .and_then(|ms| ms.parse::<i64>().ok())
         {
             self.admin_sessions_ended_before_ms = self.admin_sessions_ended_before_ms.max(ms);
         }
-        self.revoked.insert(jti, expires_at);
+        let app = (realm_id, client_id);
+        match self.revoked.get_mut(&jti) {
+            Some(known) => known.0 = expires_at,
+            None => {
+                *self.revoked_per_app.entry(app.clone()).or_default() += 1;
+                self.revoked.insert(jti, (expires_at, app));
+            }
+        }
+    }
+
+    /// How many revocations of the application's tokens (and refresh families) are live.
+    pub fn live_revocations(&self, realm_id: &str, client_id: &str) -> usize {
+        // Keyed by owned strings; looked up once per revocation request, not per token.
+        self.revoked_per_app
+            .get(&(realm_id.to_owned(), client_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn admin_sessions_ended_before_ms(&self) -> i64 {
@@ -194,14 +221,22 @@ impl Directory {
 
     /// Forgets revocations of tokens that have expired on their own.
     pub fn forget_expired(&mut self, now_s: i64) {
-        self.revoked.retain(|_, exp| *exp > now_s);
+        let per_app = &mut self.revoked_per_app;
+        self.revoked.retain(|_, (exp, app)| {
+            let keep = *exp > now_s;
+            if !keep && let Some(count) = per_app.get_mut(app) {
+                *count = count.saturating_sub(1);
+            }
+            keep
+        });
+        per_app.retain(|_, count| *count > 0);
     }
 
     pub fn replace_all(
         &mut self,
         realms: Vec<RealmEntry>,
         apps: Vec<Application>,
-        revoked: Vec<(String, i64)>,
+        revoked: Vec<Revocation>,
     ) {
         *self = Self::default();
         for realm in realms {
@@ -212,8 +247,8 @@ impl Directory {
                 self.put_application(app);
             }
         }
-        for (jti, expires_at) in revoked {
-            self.put_revocation(jti, expires_at);
+        for revocation in revoked {
+            self.put_revocation(revocation);
         }
     }
 }

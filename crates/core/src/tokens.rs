@@ -10,7 +10,7 @@ use crate::directory::RealmEntry;
 use crate::domain::{
     Application, MAX_TTL_SECS, REFRESH_TOKEN_PREFIX, ScopeSet, TokenFormat, TokenTtl,
 };
-use crate::error::{OAuthError, StoreError};
+use crate::error::{ManageError, OAuthError, StoreError};
 use crate::quota::Per;
 use crate::store::{RefreshFamily, RefreshUse, Revocation};
 
@@ -476,7 +476,51 @@ impl Authority {
         if info.client_id != app.client_id.as_str() {
             return Ok(());
         }
+        let live = self.live_revocations(&realm.realm.id, app.client_id.as_str());
+        if live >= self.state_limits.live_revocations_per_app {
+            return self
+                .revoke_all_instead(realm, app.client_id.as_str(), live)
+                .await;
+        }
         self.revoke_jti(&realm.realm.id, &info).await?;
+        Ok(())
+    }
+
+    /// Past the bound on live revocations (`StateLimits`), a single-token revocation
+    /// ends every token of the application issued so far, and says so in the audit log.
+    async fn revoke_all_instead(
+        &self,
+        realm: &RealmEntry,
+        client_id: &str,
+        live: usize,
+    ) -> Result<(), OAuthError> {
+        tracing::warn!(
+            realm = %realm.realm.name, client_id, live,
+            "too many live revocations for one application; revoking all its tokens instead"
+        );
+        let realm_name = realm.realm.name.as_str();
+        self.revoke_tokens(realm_name, client_id)
+            .await
+            .map_err(|err| match err {
+                ManageError::Store(err) => OAuthError::from(err),
+                other => {
+                    tracing::error!(error = %other, "revoking all tokens failed");
+                    OAuthError::ServerError("the token could not be revoked".into())
+                }
+            })?;
+        let detail = serde_json::json!({ "reason": "live revocation limit", "live": live });
+        if let Err(err) = self
+            .record_audit(
+                "tessera",
+                "application.revoke_tokens",
+                realm_name,
+                Some(client_id),
+                &detail.to_string(),
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "could not record an automatic revoke-all");
+        }
         Ok(())
     }
 
@@ -497,7 +541,7 @@ impl Authority {
             expires_at: self.now_s().saturating_add(MAX_TTL_SECS_I64),
         };
         self.store.insert_revocation(&revocation).await?;
-        self.remember_revocation(revocation.jti, revocation.expires_at);
+        self.remember_revocation(revocation);
         Ok(())
     }
 
@@ -509,7 +553,7 @@ impl Authority {
             expires_at: info.exp,
         };
         self.store.insert_revocation(&revocation).await?;
-        self.remember_revocation(revocation.jti, revocation.expires_at);
+        self.remember_revocation(revocation);
         Ok(())
     }
 }

@@ -46,7 +46,7 @@ impl Authority {
             expires_at,
         };
         self.store.insert_revocation(&revocation).await?;
-        self.remember_revocation(revocation.jti, revocation.expires_at);
+        self.remember_revocation(revocation);
         Ok(())
     }
 }

@@ -13,7 +13,8 @@ use tessera_core::crypto::{MasterKey, SystemRandom};
 use tessera_core::domain::{AuthMethod, PublicUrl, Quota, ScopeSet, TokenTtl};
 use tessera_core::store::Store;
 use tessera_core::{
-    Authority, ClientAuth, Dialect, ManualClock, NewApplication, OAuthError, TokenRequest,
+    Authority, ClientAuth, Dialect, ManualClock, NewApplication, OAuthError, StateLimits,
+    TokenRequest,
 };
 
 use crate::{Backend, Kind};
@@ -31,6 +32,7 @@ on_every_backend!(
     quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over,
     refresh_grants_count_against_the_quota_and_a_refused_one_keeps_its_token,
     the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store,
+    past_the_bound_on_live_revocations_a_revocation_revokes_all_instead,
 );
 
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -770,4 +772,89 @@ async fn the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store(ki
         retry_after(c.grant(&realm_c, &basic(id, &secret)).await),
         SECS_TO_MIDNIGHT
     );
+}
+
+/// With a bound of 3 live revocations per application, the fourth single-token
+/// revocation ends every token issued so far instead of adding a row; once revoked
+/// tokens expire, revocations are rows again.
+async fn past_the_bound_on_live_revocations_a_revocation_revokes_all_instead(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let limits = StateLimits {
+        live_revocations_per_app: 3,
+    };
+    let authority = authority_on(&backend, clock.clone())
+        .await
+        .with_state_limits(limits);
+    let (app, secret) = authority
+        .create_application("default", new_app(60))
+        .await
+        .unwrap();
+    let (other, other_secret) = authority
+        .create_application("default", new_app(60))
+        .await
+        .unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let auth = basic(id, &secret).auth;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(
+            authority
+                .grant(&realm, &basic(id, &secret))
+                .await
+                .unwrap()
+                .access_token,
+        );
+    }
+    let bystander = authority
+        .grant(&realm, &basic(other.client_id.as_str(), &other_secret))
+        .await
+        .unwrap()
+        .access_token;
+    for token in &tokens[..3] {
+        authority.revoke(&realm, &auth, token).await.unwrap();
+    }
+    assert_eq!(backend.store.revocations(0).await.unwrap().len(), 3);
+    assert!(authority.check(&realm, &tokens[4]).is_some());
+    authority.revoke(&realm, &auth, &tokens[3]).await.unwrap();
+    assert!(authority.check(&realm, &tokens[3]).is_none(), "revoked");
+    assert!(
+        authority.check(&realm, &tokens[4]).is_none(),
+        "revoked with it"
+    );
+    assert!(
+        authority.check(&realm, &bystander).is_some(),
+        "other apps untouched"
+    );
+    assert_eq!(
+        backend.store.revocations(0).await.unwrap().len(),
+        3,
+        "no row added"
+    );
+    let audit = authority
+        .audit(&tessera_core::store::AuditQuery {
+            before: None,
+            realm: None,
+            client_id: Some(id.to_owned()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.detail.contains("live revocation limit"))
+    );
+    // New tokens work; once the revoked ones expired, a revocation is a row again.
+    clock.advance_secs(61);
+    authority.sync().await.unwrap();
+    let fresh = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    let kept = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
+    authority
+        .revoke(&realm, &auth, &fresh.access_token)
+        .await
+        .unwrap();
+    assert!(authority.check(&realm, &fresh.access_token).is_none());
+    assert!(authority.check(&realm, &kept.access_token).is_some());
 }
