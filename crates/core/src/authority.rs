@@ -110,15 +110,26 @@ pub struct StateLimits {
     /// added. The directory holds every node's live revocations, so the bound is
     /// realm-wide up to one sync.
     pub live_revocations_per_app: usize,
+    /// Live refresh families (chains of refresh tokens) per application. Past it, a
+    /// client-credentials grant still issues its access token, without a refresh token
+    /// (RFC 6749 §4.4.3 makes one optional) and without a row. Counted from the store
+    /// at most once a minute per application, plus this node's own since: with N
+    /// nodes, a bound can be passed by what the others start in that minute.
+    pub live_refresh_families_per_app: u64,
 }
 
 impl Default for StateLimits {
     fn default() -> Self {
         Self {
             live_revocations_per_app: 100_000,
+            live_refresh_families_per_app: 10_000,
         }
     }
 }
+
+/// (realm id, client id) → (when counted in the store, live refresh families since)
+pub(crate) type FamilyCounts =
+    std::sync::Mutex<std::collections::HashMap<(String, String), (i64, u64)>>;
 
 /// The authorization server. One per process; cheap to share behind an `Arc`.
 pub struct Authority {
@@ -146,6 +157,7 @@ pub struct Authority {
     /// The last change-log entry this process has applied.
     synced_seq: AtomicI64,
     pub(crate) state_limits: StateLimits,
+    pub(crate) family_counts: FamilyCounts,
 }
 
 /// Change-log entries read per round of [`Authority::sync`].
@@ -181,6 +193,7 @@ impl Authority {
             cache_order: tokio::sync::Mutex::new(()),
             synced_seq: AtomicI64::new(0),
             state_limits: StateLimits::default(),
+            family_counts: FamilyCounts::default(),
         };
         authority.reload().await?;
         if authority.realm(RealmName::DEFAULT).is_none() {

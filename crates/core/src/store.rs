@@ -184,6 +184,15 @@ pub trait Store: Send + Sync {
         now_s: i64,
     ) -> Result<RefreshUse, StoreError>;
 
+    /// How many of the application's refresh families are alive (not revoked, not
+    /// expired by `now_s`): the bound of `StateLimits::live_refresh_families_per_app`.
+    async fn live_refresh_families(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        now_s: i64,
+    ) -> Result<u64, StoreError>;
+
     /// Revokes a refresh family (RFC 7009): none of its refresh tokens works again.
     /// `false` if there is no such family.
     async fn revoke_refresh_family(&self, id: &str) -> Result<bool, StoreError>;

@@ -82,7 +82,20 @@ impl Authority {
                 let scope = negotiate_scope(&app, request.scope.as_deref())?;
                 let audiences = negotiate_audiences(&app, &request.resources)?;
                 self.take_quota(realm, &app)?;
-                let family = app.refresh_token_ttl.map(|_| self.new_family_id());
+                let family = match app.refresh_token_ttl {
+                    Some(_) if self.room_for_family(realm, &app).await? => {
+                        Some(self.new_family_id())
+                    }
+                    Some(_) => {
+                        tracing::warn!(
+                            realm = %realm.realm.name, client_id = %app.client_id,
+                            "the application has as many live refresh families as it may; \
+                             this token comes without a refresh token"
+                        );
+                        None
+                    }
+                    None => None,
+                };
                 let mut granted = self.mint(
                     realm,
                     &app,
@@ -104,6 +117,7 @@ impl Authority {
                             revoked: false,
                         })
                         .await?;
+                    self.counted_family(realm, &app);
                     self.attach_refresh(
                         realm,
                         &app,
@@ -234,6 +248,42 @@ impl Authority {
             ttl,
         )?;
         Ok(granted)
+    }
+
+    /// Whether the application may start one more refresh family
+    /// (`StateLimits::live_refresh_families_per_app`). The store is asked at most once
+    /// a minute per application; this node's own new families are added in between.
+    async fn room_for_family(
+        &self,
+        realm: &RealmEntry,
+        app: &Application,
+    ) -> Result<bool, StoreError> {
+        let now_s = self.now_s();
+        let key = (realm.realm.id.clone(), app.client_id.to_string());
+        let cached = family_counts(&self.family_counts)
+            .get(&key)
+            .copied()
+            .filter(|(at, _)| now_s.saturating_sub(*at) < 60);
+        let live = match cached {
+            Some((_, live)) => live,
+            None => {
+                let live = self
+                    .store
+                    .live_refresh_families(&key.0, &key.1, now_s)
+                    .await?;
+                family_counts(&self.family_counts).insert(key, (now_s, live));
+                live
+            }
+        };
+        Ok(live < self.state_limits.live_refresh_families_per_app)
+    }
+
+    /// Adds a family just started to the application's count.
+    fn counted_family(&self, realm: &RealmEntry, app: &Application) {
+        let key = (realm.realm.id.clone(), app.client_id.to_string());
+        if let Some((_, live)) = family_counts(&self.family_counts).get_mut(&key) {
+            *live = live.saturating_add(1);
+        }
     }
 
     /// Counts one token against the application's quota (a grant: never an
@@ -556,6 +606,13 @@ impl Authority {
         self.remember_revocation(revocation);
         Ok(())
     }
+}
+
+fn family_counts(
+    counts: &crate::authority::FamilyCounts,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), (i64, u64)>> {
+    // A poisoned lock still holds consistent counts.
+    counts.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The random bytes of a UUIDv7 `jti`.

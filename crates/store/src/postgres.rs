@@ -772,6 +772,25 @@ impl Store for PostgresStore {
 
     /// One statement: the primary key decides between two nodes claiming at once, and
     /// an entry that has expired but not been purged yet may be claimed again.
+    async fn live_refresh_families(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        now_s: i64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_families \
+             WHERE realm_id = $1 AND client_id = $2 AND expires_at > $3 AND revoked = FALSE",
+        )
+        .bind(realm_id)
+        .bind(client_id)
+        .bind(now_s)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     async fn revoke_refresh_family(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE refresh_families SET revoked = TRUE WHERE id = $1")
             .bind(id)

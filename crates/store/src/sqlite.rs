@@ -732,6 +732,25 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
+    async fn live_refresh_families(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        now_s: i64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_families \
+             WHERE realm_id = ? AND client_id = ? AND expires_at > ? AND revoked = 0",
+        )
+        .bind(realm_id)
+        .bind(client_id)
+        .bind(now_s)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     async fn revoke_refresh_family(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE refresh_families SET revoked = 1 WHERE id = ?")
             .bind(id)

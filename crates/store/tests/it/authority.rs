@@ -33,6 +33,7 @@ on_every_backend!(
     refresh_grants_count_against_the_quota_and_a_refused_one_keeps_its_token,
     the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store,
     past_the_bound_on_live_revocations_a_revocation_revokes_all_instead,
+    past_the_bound_on_live_refresh_families_tokens_come_without_refresh_tokens,
 );
 
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -782,6 +783,7 @@ async fn past_the_bound_on_live_revocations_a_revocation_revokes_all_instead(kin
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let limits = StateLimits {
         live_revocations_per_app: 3,
+        ..StateLimits::default()
     };
     let authority = authority_on(&backend, clock.clone())
         .await
@@ -857,4 +859,59 @@ async fn past_the_bound_on_live_revocations_a_revocation_revokes_all_instead(kin
         .unwrap();
     assert!(authority.check(&realm, &fresh.access_token).is_none());
     assert!(authority.check(&realm, &kept.access_token).is_some());
+}
+
+/// With a bound of 2 live refresh families per application, the third
+/// client-credentials grant gets an access token without a refresh token (and writes no
+/// family); refreshing still works, and a family revoked or expired makes room again
+/// once the count is read from the store (at most a minute later).
+async fn past_the_bound_on_live_refresh_families_tokens_come_without_refresh_tokens(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let limits = StateLimits {
+        live_refresh_families_per_app: 2,
+        ..StateLimits::default()
+    };
+    let authority = authority_on(&backend, clock.clone())
+        .await
+        .with_state_limits(limits);
+    let mut new = new_app(600);
+    new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
+    let (app, secret) = authority.create_application("default", new).await.unwrap();
+    let id = app.client_id.as_str();
+    let realm = authority.realm("default").unwrap();
+    let grant = || async { authority.grant(&realm, &basic(id, &secret)).await.unwrap() };
+    let first = grant().await.refresh_token.unwrap();
+    let second = grant().await.refresh_token.unwrap();
+    let third = grant().await;
+    assert!(authority.check(&realm, &third.access_token).is_some());
+    assert_eq!(third.refresh_token, None, "no third family");
+    assert_eq!(
+        backend
+            .store
+            .live_refresh_families(&realm.realm.id, id, NOW_MS.div_euclid(1000))
+            .await
+            .unwrap(),
+        2
+    );
+    let refreshed = authority
+        .grant(
+            &realm,
+            &TokenRequest {
+                grant_type: "refresh_token".to_owned(),
+                refresh_token: Some(second),
+                ..basic(id, &secret)
+            },
+        )
+        .await
+        .unwrap();
+    assert!(refreshed.refresh_token.is_some(), "a family goes on");
+    authority
+        .revoke(&realm, &basic(id, &secret).auth, &first)
+        .await
+        .unwrap();
+    assert_eq!(grant().await.refresh_token, None, "counted a minute ago");
+    clock.advance_secs(60);
+    assert!(grant().await.refresh_token.is_some(), "room again");
+    assert_eq!(grant().await.refresh_token, None);
 }
