@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project: formatting, lints, and the test suites.
+# Runs every check and test of the project: formatting, lints, the test suites, the
+# OpenAPI document against the server, and a short run of every fuzz target.
 # This is the README's test command; CI (.ci/run) calls it after preparing the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,3 +38,12 @@ TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dialects/run.sh
 # The dashboard in headless Chromium (Debian's; installed when missing), same binary.
 echo "== dashboard in a browser"
 TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/dashboard/run.sh
+
+# Schemathesis against the OpenAPI document of the admin API and the public endpoints
+# (PyPI, in a virtual environment of its own): no 5xx, no answer outside the document.
+echo "== schemathesis against the OpenAPI document"
+TESSERA_BIN="${CARGO_TARGET_DIR:-target}/debug/tessera" tests/schema/run.sh
+
+# Every cargo-fuzz target for a short while (fuzz/README.md for longer runs).
+echo "== fuzz targets"
+scripts/fuzz.sh
