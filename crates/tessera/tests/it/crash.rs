@@ -24,7 +24,13 @@ use crate::{ADMIN_KEY, Server};
 /// other ports, and an assertion's `aud` names this URL: were it to change, a replayed
 /// assertion would be refused for its `aud`, and the replay check would prove nothing.
 const PUBLIC_URL: &str = "http://tessera.crash.test";
-const ENV: [(&str, &str); 1] = [("TESSERA_PUBLIC_URL", PUBLIC_URL)];
+/// The failed-authentication limits are off: the test presents every accepted assertion
+/// again on purpose and wants each refusal to say why (401, "already used"), not 429.
+const ENV: [(&str, &str); 3] = [
+    ("TESSERA_PUBLIC_URL", PUBLIC_URL),
+    ("TESSERA_FAILED_AUTH_PER_ADDRESS", "0"),
+    ("TESSERA_FAILED_AUTH_PER_CLIENT", "0"),
+];
 const APPLICATIONS: &str = "/admin/v1/realms/default/applications";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
