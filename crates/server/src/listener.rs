@@ -11,10 +11,13 @@
 //!   `body_timeout` ([`DeadlineBody`]), the handler itself is not timed;
 //! - *idle*: between requests on a kept-alive connection, at most `idle_timeout`.
 //!
-//! A connection over either cap is closed at once, before any byte is read: the
-//! connections being served are not slowed, and a flood cannot take every file
-//! descriptor. Each listener has its own caps, so a flooded public listener never
-//! starves the admin one.
+//! A connection over its address's cap is closed at once, before any byte is read.
+//! When the listener itself is full, the connection that has waited longest without
+//! sending a whole request is closed to make room for the new one: a flood of slow
+//! sockets cannot keep out clients that ask at once, and connections already serving
+//! requests are never the ones closed. Nothing is set up for a connection (no HTTP
+//! buffers, no TLS state) before its first byte arrives. Each listener has its own
+//! caps, so a flooded public listener never starves the admin one.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -86,6 +89,7 @@ pub async fn serve(
     let limits = Arc::new(limits);
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(AddressCounts::default());
+    let newcomers = Newcomers::default();
     let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
     loop {
@@ -103,23 +107,44 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Ok(permit) = open.clone().try_acquire_owned() else {
-                    refused(peer, "the listener's connection cap is reached");
-                    continue;
-                };
                 let Some(slot) = per_address.enter(peer.ip(), limits.max_connections_per_address)
                 else {
                     refused(peer, "this address's connection cap is reached");
                     continue;
                 };
+                let permit = match open.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    // Full: close the connection that has waited longest without a
+                    // request; its task ends at once and gives its place back.
+                    Err(_) if newcomers.evict_oldest() => {
+                        let freed = open.clone().acquire_owned();
+                        match tokio::time::timeout(Duration::from_millis(100), freed).await {
+                            Ok(Ok(permit)) => permit,
+                            _ => {
+                                refused(peer, "the listener's connection cap is reached");
+                                continue;
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        refused(peer, "the listener's connection cap is reached");
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
+                let newcomer = newcomers.admit(limits.max_connections);
                 let (router, limits, draining) = (router.clone(), limits.clone(), draining.clone());
-                let held = (permit, slot);
-                match &tls {
-                    None => connections.spawn(connection(stream, peer, router, limits, draining, held)),
-                    Some(tls) => {
-                        let acceptor = tls.acceptor();
-                        connections.spawn(async move {
+                let tls = tls.as_ref().map(|tls| tls.acceptor());
+                let held = (permit, slot, newcomer.clone());
+                let life = async move {
+                    // Nothing is set up for a connection before its first byte.
+                    match tokio::time::timeout(limits.header_timeout, stream.readable()).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
+                    }
+                    match tls {
+                        None => connection(stream, peer, router, limits, draining, held).await,
+                        Some(acceptor) => {
                             // The handshake counts as part of the first request's head.
                             let handshake = acceptor.accept(stream);
                             match tokio::time::timeout(limits.header_timeout, handshake).await {
@@ -129,9 +154,10 @@ pub async fn serve(
                                 Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
-                        })
+                        }
                     }
                 };
+                connections.spawn(newcomer.until_evicted(life));
             }
         }
     }
@@ -168,23 +194,26 @@ fn refused(peer: SocketAddr, why: &str) {
     tracing::debug!(%peer, why, "connection refused");
 }
 
-/// One connection, from accept (or handshake) to close. `_held` is its place under
-/// both caps.
+/// One connection, from its first byte (or handshake) to close. `held` is its place
+/// under both caps, and its entry among the newcomers.
 async fn connection<S>(
     stream: S,
     peer: SocketAddr,
     router: Router,
     limits: Arc<ConnectionLimits>,
     mut draining: watch::Receiver<bool>,
-    _held: (OwnedSemaphorePermit, AddressSlot),
+    held: (OwnedSemaphorePermit, AddressSlot, Arc<Newcomer>),
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (_permit, _slot, newcomer) = held;
     let phase = Arc::new(Phase::new());
     let io = TokioIo::new(Watched::new(stream, phase.clone(), &limits));
     let body_timeout = limits.body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         phase.serving();
+        // A connection that has begun a request is never closed to make room.
+        newcomer.settle();
         let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
         request.extensions_mut().insert(PeerAddr(peer));
         let answer = router.clone().oneshot(request);
@@ -210,6 +239,81 @@ async fn connection<S>(
         // Finish the request in flight, if any, then close.
         served.as_mut().graceful_shutdown();
         let _ = served.await;
+    }
+}
+
+// ----- making room when full ----------------------------------------------------------
+
+const WAITING: u8 = 0;
+const SETTLED: u8 = 1;
+const EVICTED: u8 = 2;
+
+/// A connection that has not begun a request yet: the first to go when the listener
+/// is full.
+#[derive(Default)]
+struct Newcomer {
+    state: AtomicU8,
+    kick: tokio::sync::Notify,
+}
+
+impl Newcomer {
+    /// It has begun a request (or ended): never evicted from now on.
+    fn settle(&self) {
+        let _ = self
+            .state
+            .compare_exchange(WAITING, SETTLED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Runs the connection's whole life, cut short if it is evicted first.
+    async fn until_evicted(self: Arc<Self>, life: impl Future<Output = ()>) {
+        tokio::pin!(life);
+        loop {
+            tokio::select! {
+                () = life.as_mut() => break,
+                () = self.kick.notified() => {
+                    if self.state.load(Ordering::Acquire) == EVICTED {
+                        break;
+                    }
+                }
+            }
+        }
+        self.settle();
+    }
+}
+
+/// The connections in order of arrival, for [`Newcomers::evict_oldest`]. Settled ones
+/// (serving, or closed) are skipped there and pruned whenever the queue reaches twice
+/// the cap, so it holds at most that many entries of a few words, and pruning costs
+/// each admission O(1) on average.
+#[derive(Default)]
+struct Newcomers(Mutex<std::collections::VecDeque<Arc<Newcomer>>>);
+
+impl Newcomers {
+    fn admit(&self, cap: usize) -> Arc<Newcomer> {
+        let newcomer = Arc::new(Newcomer::default());
+        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.len() >= cap.saturating_mul(2) {
+            queue.retain(|n| n.state.load(Ordering::Acquire) == WAITING);
+        }
+        queue.push_back(newcomer.clone());
+        newcomer
+    }
+
+    /// Closes the connection that has waited longest without beginning a request.
+    /// `false` when every open connection is serving: then the newcomer is refused.
+    fn evict_oldest(&self) -> bool {
+        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(oldest) = queue.pop_front() {
+            if oldest
+                .state
+                .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                oldest.kick.notify_one();
+                return true;
+            }
+        }
+        false
     }
 }
 

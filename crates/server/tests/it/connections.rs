@@ -178,15 +178,19 @@ async fn the_caps_hold_and_good_clients_and_the_admin_listener_are_still_served(
     let took = started.elapsed();
     assert!(took < Duration::from_millis(500), "served in {took:?}");
 
-    // Fill the listener's cap from a third address: 10 more, then refused.
+    // Fill the listener's cap from a third address: 10 more, all silent. A client that
+    // asks at once still gets in: the silent connection that waited longest makes room.
     for _ in 0..10 {
         held.push(connect_from([127, 0, 0, 3], to).await);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut over = connect_from([127, 0, 0, 4], to).await;
-    let _ = over.write_all(HEALTH).await;
-    let (sent, closed) = read_until_closed(&mut over, Duration::from_secs(3)).await;
-    assert!(closed.is_some() && sent.is_empty(), "{sent:?} {closed:?}");
+    let mut newcomer = connect_from([127, 0, 0, 4], to).await;
+    newcomer.write_all(HEALTH).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = newcomer.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let (_, closed) = read_until_closed(&mut held[0], Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "the oldest silent connection made room");
 
     // The admin listener is capped on its own: it answers.
     let reply = server
@@ -206,6 +210,38 @@ async fn the_caps_hold_and_good_clients_and_the_admin_listener_are_still_served(
     let mut buf = [0u8; 512];
     let n = again.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+/// A listener full of connections that are serving (or kept alive after a request)
+/// refuses a newcomer rather than close any of them.
+#[tokio::test]
+async fn connections_that_began_a_request_are_never_closed_to_make_room() {
+    let server = TestServer::start_with(|c| {
+        c.public_connections.max_connections = 5;
+        c.public_connections.idle_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let to = address(&server.base);
+    let mut kept = Vec::new();
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(to).await.unwrap();
+        stream.write_all(HEALTH).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        kept.push(stream);
+    }
+    let mut over = TcpStream::connect(to).await.unwrap();
+    let _ = over.write_all(HEALTH).await;
+    let (sent, closed) = read_until_closed(&mut over, Duration::from_secs(3)).await;
+    assert!(closed.is_some() && sent.is_empty(), "{sent:?} {closed:?}");
+    // Every kept connection still works.
+    for stream in &mut kept {
+        stream.write_all(HEALTH).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
 }
 
 /// Stopping waits for the request in flight, but a client stalled in the middle of its
