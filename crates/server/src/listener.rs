@@ -158,6 +158,9 @@ pub async fn serve(
                     }
                 };
                 connections.spawn(newcomer.until_evicted(life));
+                // A finished task keeps its allocation until joined: under a flood of
+                // short connections, reaping one per turn of this loop falls behind.
+                while connections.try_join_next().is_some() {}
             }
         }
     }
