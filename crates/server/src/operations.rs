@@ -647,14 +647,24 @@ async fn unless_gone<T>(
     let Err(ManageError::Store(_)) = &result else {
         return result;
     };
-    if let Err(gone @ ManageError::NotFound { .. }) = authority.find_realm(realm) {
-        return Err(gone);
-    }
-    if let Some(client_id) = client_id
-        && let Err(gone @ ManageError::NotFound { .. }) =
-            authority.find_application(realm, client_id).await
-    {
-        return Err(gone);
+    // The cache may not know yet: the deletion that made this write fail may have
+    // committed while its own request has not updated the cache (the change log has
+    // it), or may still be committing (on PostgreSQL the two can deadlock, and the
+    // write is the one aborted). So look again for a moment; this is the error path.
+    for _ in 0..20 {
+        if let Err(err) = authority.sync().await {
+            tracing::warn!(error = %err, "could not read the change log");
+        }
+        if let Err(gone @ ManageError::NotFound { .. }) = authority.find_realm(realm) {
+            return Err(gone);
+        }
+        if let Some(client_id) = client_id
+            && let Err(gone @ ManageError::NotFound { .. }) =
+                authority.find_application(realm, client_id).await
+        {
+            return Err(gone);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     result
 }

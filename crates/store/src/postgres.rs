@@ -614,12 +614,21 @@ impl Store for PostgresStore {
         unless_since: Option<i64>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        // Taken first here (rather than last, as `record` does), so that two nodes
-        // rotating at once take turns and the second sees the first one's key.
-        sqlx::query(CHANGE_LOG_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        // The realm's row first, so that two nodes rotating at once take turns and the
+        // second sees the first one's key. Its row, not the change log's lock: every
+        // writer of a realm (an update, a deletion and its cascade) locks the row before
+        // the keys and the change log, and taking locks in the same order everywhere
+        // is what keeps concurrent changes of one realm from deadlocking.
+        let realm: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM realms WHERE id = $1 FOR UPDATE")
+                .bind(&key.realm_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if realm.is_none() {
+            // Deleted meanwhile: nothing to rotate.
+            return Ok(false);
+        }
         if let Some(since) = unless_since {
             let newer: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE realm_id = $1 AND activates_at >= $2)",
