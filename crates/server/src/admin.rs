@@ -99,7 +99,10 @@ async fn require_admin_key(State(state): AppState, request: Request, next: Next)
     let expected = state.admin_key.expose();
     let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
     if !matches {
-        if let Err(limited) = state.guard.failed(source, None) {
+        // Only a key presented is a guess: a browser's /favicon.ico is not.
+        if !presented.is_empty()
+            && let Err(limited) = state.guard.failed(source, None)
+        {
             return AdminFailure::TooManyFailures(limited).into_response();
         }
         return AdminFailure::Unauthorized.into_response();

@@ -47,7 +47,8 @@ async fn guarded<T>(
     let source = state.guard.source(headers, peer);
     state.guard.admit(source)?;
     match checked.await {
-        Err(err @ OAuthError::InvalidClient(_)) => {
+        // A request without credentials is refused, but it is no guess.
+        Err(err @ OAuthError::InvalidClient(_)) if *auth != ClientAuth::None => {
             state.guard.failed(source, auth.client_id())?;
             Err(err.into())
         }

@@ -241,3 +241,35 @@ async fn wrong_admin_keys_are_limited_on_the_api_and_the_dashboard_sign_in() {
         .await
         .expect_status(200);
 }
+
+/// Requests that present no credentials at all (a browser's `/favicon.ico` on the admin
+/// listener, a token request without client authentication) are refused but are no
+/// guesses: they never count toward a limit.
+#[tokio::test]
+async fn requests_without_credentials_never_count_as_failures() {
+    let server = TestServer::start_with(|c| {
+        c.failed_admin_auth_per_address = 3;
+        c.failed_auth_per_address = 3;
+    })
+    .await;
+    for _ in 0..20 {
+        let reply = server
+            .send(server.http.get(server.admin_url("/favicon.ico")))
+            .await;
+        assert_eq!(reply.status, 401);
+        server
+            .post_form(
+                "/oauth2/token",
+                None,
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+            .expect_oauth_error(401, "invalid_client");
+    }
+    server
+        .admin(Method::GET, "/admin/v1/realms", None)
+        .await
+        .expect_status(200);
+    let (id, secret) = server.simple_app("default").await;
+    server.grant(&id, &secret).await;
+}
