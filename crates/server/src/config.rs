@@ -246,35 +246,32 @@ impl Config {
         let duration = |key: &'static str, text: Option<String>| {
             text.map(|t| parse_duration(key, &t)).transpose()
         };
-        let both = [
-            &mut config.public_connections,
-            &mut config.admin_connections,
+        // The three connection timeouts apply to both listeners alike.
+        let timeouts: [(&str, &str, Option<toml::Value>, LimitField); 3] = [
+            (
+                "TESSERA_HEADER_TIMEOUT",
+                "TESSERA_HEADER_TIMEOUT / header_timeout",
+                from_file.header_timeout,
+                |l| &mut l.header_timeout,
+            ),
+            (
+                "TESSERA_BODY_TIMEOUT",
+                "TESSERA_BODY_TIMEOUT / body_timeout",
+                from_file.body_timeout,
+                |l| &mut l.body_timeout,
+            ),
+            (
+                "TESSERA_IDLE_TIMEOUT",
+                "TESSERA_IDLE_TIMEOUT / idle_timeout",
+                from_file.idle_timeout,
+                |l| &mut l.idle_timeout,
+            ),
         ];
-        if let Some(value) = duration(
-            "TESSERA_HEADER_TIMEOUT / header_timeout",
-            setting("TESSERA_HEADER_TIMEOUT", from_file.header_timeout),
-        )? {
-            both.into_iter().for_each(|l| l.header_timeout = value);
-        }
-        let both = [
-            &mut config.public_connections,
-            &mut config.admin_connections,
-        ];
-        if let Some(value) = duration(
-            "TESSERA_BODY_TIMEOUT / body_timeout",
-            setting("TESSERA_BODY_TIMEOUT", from_file.body_timeout),
-        )? {
-            both.into_iter().for_each(|l| l.body_timeout = value);
-        }
-        let both = [
-            &mut config.public_connections,
-            &mut config.admin_connections,
-        ];
-        if let Some(value) = duration(
-            "TESSERA_IDLE_TIMEOUT / idle_timeout",
-            setting("TESSERA_IDLE_TIMEOUT", from_file.idle_timeout),
-        )? {
-            both.into_iter().for_each(|l| l.idle_timeout = value);
+        for (name, key, file_value, field) in timeouts {
+            if let Some(value) = duration(key, setting(name, file_value))? {
+                *field(&mut config.public_connections) = value;
+                *field(&mut config.admin_connections) = value;
+            }
         }
         if let Some(value) = duration(
             "TESSERA_SHUTDOWN_TIMEOUT / shutdown_timeout",
@@ -391,6 +388,9 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
         )
     })
 }
+
+/// One of a listener's connection timeouts, to set.
+type LimitField = fn(&mut ConnectionLimits) -> &mut Duration;
 
 /// A certificate and its key, both or neither.
 fn tls_pair(
