@@ -97,6 +97,10 @@ fn app_change(realm_id: &str, client_id: &str) -> Change {
     }
 }
 
+/// The store numbers the records (`seq`).
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (at_ms, actor, action, realm, client_id, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
 type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 type Row<D> = <<D as Dialect>::Db as Database>::Row;
 
@@ -122,6 +126,30 @@ where
 {
     async fn begin(&self) -> Result<sqlx::Transaction<'static, D::Db>, StoreError> {
         self.pool.begin().await.map_err(unavailable)
+    }
+
+    /// Ends a transaction that changed nothing (no such row; a rotation another node
+    /// made first): rolled back at once, rather than when its connection is next used,
+    /// so that it holds no lock meanwhile.
+    async fn nothing_done(tx: sqlx::Transaction<'static, D::Db>) -> Result<bool, StoreError> {
+        tx.rollback().await.map_err(unavailable)?;
+        Ok(false)
+    }
+
+    /// Writes a change's audit record, in the change's transaction: if it cannot be
+    /// written, the change is not made either.
+    async fn write_audit(conn: &mut Connection<D>, audit: &AuditRecord) -> Result<(), StoreError> {
+        sqlx::query(INSERT_AUDIT)
+            .bind(audit.at_ms)
+            .bind(audit.actor.as_str())
+            .bind(audit.action.as_str())
+            .bind(audit.realm.as_str())
+            .bind(audit.client_id.as_deref())
+            .bind(audit.detail.as_str())
+            .execute(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     /// Appends to the change log; the last statement of every writing transaction, so
@@ -175,13 +203,135 @@ where
         Ok(())
     }
 
+    /// Adds `key` to its realm and retires the others (see `Store::rotate_signing_key`);
+    /// `false`, and nothing written, if a key activating since `unless_since` exists or
+    /// the realm is gone.
+    async fn rotate_in(
+        conn: &mut Connection<D>,
+        key: &StoredKey,
+        keep_old_until: i64,
+        unless_since: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        if let Some(lock) = D::LOCK_REALM {
+            // The realm's row first (PostgreSQL), so that two nodes rotating at once
+            // take turns and the second sees the first one's key. Its row, not the
+            // change log's lock: every writer of a realm (an update, a deletion and its
+            // cascade) locks the row before the keys and the change log, and taking
+            // locks in the same order everywhere is what keeps concurrent changes of
+            // one realm from deadlocking.
+            sqlx::query(lock)
+                .bind(key.realm_id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        // One statement checks and inserts, so that a CLI and a server rotating at once
+        // on SQLite cannot both pass the check; nothing is added to a realm deleted
+        // meanwhile.
+        let added = sqlx::query(concat!(
+            "INSERT INTO signing_keys (",
+            key_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE EXISTS (SELECT 1 FROM realms WHERE id = $2) AND NOT EXISTS \
+             (SELECT 1 FROM signing_keys WHERE realm_id = $2 AND activates_at >= $9)"
+        ))
+        .bind(key.kid.as_str())
+        .bind(key.realm_id.as_str())
+        .bind(key.alg.as_str())
+        .bind(key.sealed_private.as_slice())
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retired_at)
+        .bind(key.expires_at)
+        .bind(unless_since.unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(conflict_or_unavailable(format!("signing key {}", key.kid)))?
+        .rows_affected()
+            > 0;
+        if !added {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1), \
+             expires_at = COALESCE(expires_at, $2) WHERE realm_id = $3 AND kid <> $4",
+        )
+        .bind(key.activates_at)
+        .bind(keep_old_until)
+        .bind(key.realm_id.as_str())
+        .bind(key.kid.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// Deletes the signing keys that expired by `now_s`, a realm at a time: each realm's
+    /// row locked first (as a rotation does), its keys deleted and an audit record of
+    /// them written (actor `system`), in one transaction. A realm has a handful of keys.
+    async fn purge_keys(conn: &mut Connection<D>, now_s: i64) -> Result<u64, StoreError> {
+        let expired: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT r.id, r.name, k.kid FROM signing_keys k JOIN realms r ON r.id = k.realm_id \
+             WHERE k.expires_at <= $1 ORDER BY r.id, k.kid",
+        )
+        .bind(now_s)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        let mut purged = 0;
+        for keys in expired.chunk_by(|a, b| a.0 == b.0) {
+            let Some((realm_id, realm, _)) = keys.first() else {
+                continue;
+            };
+            let mut tx = sqlx::Connection::begin(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            if let Some(lock) = D::LOCK_REALM {
+                sqlx::query(lock)
+                    .bind(realm_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            let mut gone = Vec::with_capacity(keys.len());
+            for (_, _, kid) in keys {
+                let deleted =
+                    sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND expires_at <= $2")
+                        .bind(kid.as_str())
+                        .bind(now_s)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?
+                        .rows_affected();
+                if deleted > 0 {
+                    gone.push(kid.as_str());
+                }
+            }
+            if !gone.is_empty() {
+                let audit = AuditRecord {
+                    seq: 0,
+                    at_ms: now_s.saturating_mul(1000),
+                    actor: "system".to_owned(),
+                    action: "realm.purge_keys".to_owned(),
+                    realm: realm.clone(),
+                    client_id: None,
+                    detail: serde_json::json!({ "expired": gone }).to_string(),
+                };
+                Self::write_audit(&mut tx, &audit).await?;
+            }
+            tx.commit().await.map_err(unavailable)?;
+            purged += u64::try_from(gone.len()).unwrap_or(u64::MAX);
+        }
+        Ok(purged)
+    }
+
     /// Purges in batches of `D::PURGE_BATCH` rows: short statements, short locks.
     async fn purge_expired(
         conn: &mut Connection<D>,
         now_s: i64,
         changes_before_s: i64,
     ) -> Result<u64, StoreError> {
-        let mut purged = 0;
+        let mut purged = Self::purge_keys(conn, now_s).await?;
         for (sql, bound) in [
             (
                 "DELETE FROM revocations WHERE jti IN \
@@ -196,11 +346,6 @@ where
             (
                 "DELETE FROM replay_claims WHERE key IN \
                  (SELECT key FROM replay_claims WHERE expires_at <= $1 LIMIT $2)",
-                now_s,
-            ),
-            (
-                "DELETE FROM signing_keys WHERE kid IN \
-                 (SELECT kid FROM signing_keys WHERE expires_at <= $1 LIMIT $2)",
                 now_s,
             ),
             (
@@ -308,7 +453,12 @@ where
         .transpose()
     }
 
-    async fn insert_realm(&self, realm: &Realm, first_key: &StoredKey) -> Result<(), StoreError> {
+    async fn insert_realm(
+        &self,
+        realm: &Realm,
+        first_key: &StoredKey,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(concat!(
             "INSERT INTO realms (",
@@ -322,15 +472,21 @@ where
         .execute(&mut *tx)
         .await
         .map_err(conflict_or_unavailable(format!("realm {}", realm.name)))?;
-        Self::insert_key(&mut *tx, first_key).await?;
+        Self::insert_key(&mut tx, first_key).await?;
+        Self::write_audit(&mut tx, audit).await?;
         let change = Change::Realm {
             realm_id: realm.id.clone(),
         };
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn update_realm(&self, realm: &Realm) -> Result<bool, StoreError> {
+    async fn update_realm(
+        &self,
+        realm: &Realm,
+        rotation: Option<(&StoredKey, i64)>,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE realms SET name = $1, data = $2 WHERE id = $3")
             .bind(realm.name.as_str())
@@ -341,15 +497,28 @@ where
             .map_err(conflict_or_unavailable(format!("realm {}", realm.name)))?
             .rows_affected()
             > 0;
+        if !done {
+            return Self::nothing_done(tx).await;
+        }
+        if let Some((key, keep_old_until)) = rotation {
+            Self::rotate_in(&mut tx, key, keep_old_until, None).await?;
+        }
+        Self::write_audit(&mut tx, audit).await?;
+        if rotation.is_some() {
+            let keys = Change::Keys {
+                realm_id: realm.id.clone(),
+            };
+            Self::record(&mut tx, &keys).await?;
+        }
         let change = Change::Realm {
             realm_id: realm.id.clone(),
         };
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(done)
+        Ok(true)
     }
 
-    async fn delete_realm(&self, realm_id: &str) -> Result<bool, StoreError> {
+    async fn delete_realm(&self, realm_id: &str, audit: &AuditRecord) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM realms WHERE id = $1")
             .bind(realm_id)
@@ -358,12 +527,16 @@ where
             .map_err(unavailable)?
             .rows_affected()
             > 0;
+        if !done {
+            return Self::nothing_done(tx).await;
+        }
+        Self::write_audit(&mut tx, audit).await?;
         let change = Change::Realm {
             realm_id: realm_id.to_owned(),
         };
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(done)
+        Ok(true)
     }
 
     async fn applications(&self) -> Result<Vec<Application>, StoreError> {
@@ -414,7 +587,11 @@ where
         .transpose()
     }
 
-    async fn insert_application(&self, app: &Application) -> Result<(), StoreError> {
+    async fn insert_application(
+        &self,
+        app: &Application,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(concat!(
             "INSERT INTO applications (",
@@ -433,12 +610,17 @@ where
             "application {}",
             app.client_id
         )))?;
+        Self::write_audit(&mut tx, audit).await?;
         let change = app_change(&app.realm_id, app.client_id.as_str());
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn update_application(&self, app: &Application) -> Result<bool, StoreError> {
+    async fn update_application(
+        &self,
+        app: &Application,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE applications SET name = $1, data = $2, updated_at = $3 \
@@ -454,16 +636,21 @@ where
         .map_err(unavailable)?
         .rows_affected()
             > 0;
+        if !done {
+            return Self::nothing_done(tx).await;
+        }
+        Self::write_audit(&mut tx, audit).await?;
         let change = app_change(&app.realm_id, app.client_id.as_str());
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(done)
+        Ok(true)
     }
 
     async fn delete_application(
         &self,
         realm_id: &str,
         client_id: &str,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM applications WHERE realm_id = $1 AND client_id = $2")
@@ -474,9 +661,13 @@ where
             .map_err(unavailable)?
             .rows_affected()
             > 0;
-        Self::record(&mut *tx, &app_change(realm_id, client_id)).await?;
+        if !done {
+            return Self::nothing_done(tx).await;
+        }
+        Self::write_audit(&mut tx, audit).await?;
+        Self::record(&mut tx, &app_change(realm_id, client_id)).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(done)
+        Ok(true)
     }
 
     async fn application_page(
@@ -521,63 +712,17 @@ where
         key: &StoredKey,
         keep_old_until: i64,
         unless_since: Option<i64>,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        if let Some(lock) = D::LOCK_REALM {
-            // The realm's row first (PostgreSQL), so that two nodes rotating at once
-            // take turns and the second sees the first one's key. Its row, not the
-            // change log's lock: every writer of a realm (an update, a deletion and its
-            // cascade) locks the row before the keys and the change log, and taking
-            // locks in the same order everywhere is what keeps concurrent changes of
-            // one realm from deadlocking.
-            sqlx::query(lock)
-                .bind(key.realm_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+        if !Self::rotate_in(&mut tx, key, keep_old_until, unless_since).await? {
+            return Self::nothing_done(tx).await;
         }
-        // One statement checks and inserts, so that a CLI and a server rotating at once
-        // on SQLite cannot both pass the check; nothing is added to a realm deleted
-        // meanwhile.
-        let added = sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-             WHERE EXISTS (SELECT 1 FROM realms WHERE id = $2) AND NOT EXISTS \
-             (SELECT 1 FROM signing_keys WHERE realm_id = $2 AND activates_at >= $9)"
-        ))
-        .bind(key.kid.as_str())
-        .bind(key.realm_id.as_str())
-        .bind(key.alg.as_str())
-        .bind(key.sealed_private.as_slice())
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .bind(key.expires_at)
-        .bind(unless_since.unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict_or_unavailable(format!("signing key {}", key.kid)))?
-        .rows_affected()
-            > 0;
-        if !added {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1), \
-             expires_at = COALESCE(expires_at, $2) WHERE realm_id = $3 AND kid <> $4",
-        )
-        .bind(key.activates_at)
-        .bind(keep_old_until)
-        .bind(key.realm_id.as_str())
-        .bind(key.kid.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        Self::write_audit(&mut tx, audit).await?;
         let change = Change::Keys {
             realm_id: key.realm_id.clone(),
         };
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }
@@ -625,7 +770,7 @@ where
         let change = Change::Revocation {
             jti: revocation.jti.clone(),
         };
-        Self::record(&mut *tx, &change).await?;
+        Self::record(&mut tx, &change).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -751,20 +896,8 @@ where
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (at_ms, actor, action, realm, client_id, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(record.at_ms)
-        .bind(record.actor.as_str())
-        .bind(record.action.as_str())
-        .bind(record.realm.as_str())
-        .bind(record.client_id.as_deref())
-        .bind(record.detail.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        Self::write_audit(&mut conn, record).await
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
