@@ -5,9 +5,8 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
     UnparsedPublicKey,
 };
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use num_bigint::BigUint;
+use tessera_der::{PemError, RsaPublicKey, Spki, oid};
 
 use crate::crypto::b64url_decode;
 use crate::error::FieldError;
@@ -143,17 +142,20 @@ impl ClientKey {
 }
 
 /// Parses a PEM public key: `BEGIN PUBLIC KEY` (SubjectPublicKeyInfo: RSA, P-256 or
-/// Ed25519) or `BEGIN RSA PUBLIC KEY` (PKCS#1).
+/// Ed25519) or `BEGIN RSA PUBLIC KEY` (PKCS#1). The text is the block alone.
 pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
     let bad = |why: &str| FieldError::new(field, format!("not a usable public key: {why}"));
-    let text = pem.trim();
-    let (label, body) = pem_body(text).ok_or_else(|| bad("no PEM block"))?;
-    let der = STANDARD
-        .decode(body.as_bytes())
-        .map_err(|_| bad("the PEM body is not base64"))?;
-    let key = match label {
-        "PUBLIC KEY" => parse_spki(&der),
-        "RSA PUBLIC KEY" => parse_pkcs1(&der, None),
+    let block = match tessera_der::pem_block(pem) {
+        Ok(block) if block.is_alone() => block,
+        // What an encrypted block carries in its body is not base64 either.
+        Err(PemError::NotBase64 | PemError::Encrypted) => {
+            return Err(bad("the PEM body is not base64"));
+        }
+        _ => return Err(bad("no PEM block")),
+    };
+    let key = match block.label {
+        "PUBLIC KEY" => from_spki(&block.der),
+        "RSA PUBLIC KEY" => RsaPublicKey::parse(&block.der).map(|rsa| rsa_key(rsa, None)),
         _ => None,
     }
     .ok_or_else(|| bad("unsupported or malformed key (RSA, P-256 and Ed25519 are supported)"))?;
@@ -161,14 +163,6 @@ pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
         return Err(bad(why));
     }
     Ok(key)
-}
-
-fn pem_body(text: &str) -> Option<(&str, String)> {
-    let begin = text.strip_prefix("-----BEGIN ")?;
-    let (label, rest) = begin.split_once("-----")?;
-    let end_marker = format!("-----END {label}-----");
-    let body = rest.trim_end().strip_suffix(end_marker.as_str())?;
-    Some((label, body.split_whitespace().collect()))
 }
 
 /// The keys of a JWKS document that Tessera can use; others are skipped.
@@ -224,77 +218,31 @@ pub fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey
     Ok(out)
 }
 
-// ----- a minimal DER reader: just enough for public keys -------------------------------
-
-const OID_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
-const OID_EC: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
-const OID_P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
-const OID_ED25519: &[u8] = &[0x2B, 0x65, 0x70];
-
-/// Reads one tag-length-value; returns the tag, the content and what follows.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7F);
-        if count == 0 || count > 3 {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at_checked(count)?;
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
-}
-
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (found, content, rest) = tlv(input)?;
-    (found == tag).then_some((content, rest))
-}
-
-fn parse_spki(der: &[u8]) -> Option<ClientKey> {
-    let (spki, _) = expect(der, 0x30)?;
-    let (alg_id, rest) = expect(spki, 0x30)?;
-    let (bits, _) = expect(rest, 0x03)?;
-    let key_bytes = bits.strip_prefix(&[0x00])?;
-    let (oid, params) = expect(alg_id, 0x06)?;
-    match oid {
-        OID_RSA => parse_pkcs1(key_bytes, None),
-        OID_EC => {
-            let (curve, _) = expect(params, 0x06)?;
-            (curve == OID_P256 && key_bytes.len() == 65 && key_bytes.first() == Some(&0x04)).then(
-                || ClientKey::EcP256 {
-                    kid: None,
-                    point: key_bytes.to_vec(),
-                },
-            )
-        }
-        OID_ED25519 => (key_bytes.len() == 32).then(|| ClientKey::Ed25519 {
+fn from_spki(der: &[u8]) -> Option<ClientKey> {
+    let spki = Spki::parse(der)?;
+    match spki.algorithm {
+        oid::RSA => RsaPublicKey::parse(spki.key).map(|rsa| rsa_key(rsa, None)),
+        oid::EC => (spki.curve() == Some(oid::P256)
+            && spki.key.len() == 65
+            && spki.key.first() == Some(&0x04))
+        .then(|| ClientKey::EcP256 {
             kid: None,
-            x: key_bytes.to_vec(),
+            point: spki.key.to_vec(),
+        }),
+        oid::ED25519 => (spki.key.len() == 32).then(|| ClientKey::Ed25519 {
+            kid: None,
+            x: spki.key.to_vec(),
         }),
         _ => None,
     }
 }
 
-fn parse_pkcs1(der: &[u8], kid: Option<String>) -> Option<ClientKey> {
-    let (seq, _) = expect(der, 0x30)?;
-    let (n, rest) = expect(seq, 0x02)?;
-    let (e, _) = expect(rest, 0x02)?;
-    let strip = |v: &[u8]| {
-        let start = v.iter().take_while(|b| **b == 0).count();
-        v.get(start..).map(<[u8]>::to_vec)
-    };
-    Some(ClientKey::Rsa {
+fn rsa_key(rsa: RsaPublicKey<'_>, kid: Option<String>) -> ClientKey {
+    ClientKey::Rsa {
         kid,
-        n: strip(n)?,
-        e: strip(e)?,
-    })
+        n: rsa.n.to_vec(),
+        e: rsa.e.to_vec(),
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +250,8 @@ mod tests {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::rsa::KeySize;
     use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
 
     use super::*;
 
