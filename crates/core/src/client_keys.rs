@@ -30,6 +30,58 @@ pub enum ClientKey {
     },
 }
 
+/// A PEM public key an application registered: parsed once, when the application is
+/// created or read from the store, and kept with its text (trimmed), which is what is
+/// shown and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyPem {
+    text: String,
+    key: ClientKey,
+}
+
+impl PublicKeyPem {
+    /// A PEM block alone, as [`parse_pem`] reads it.
+    pub fn parse(field: &str, text: &str) -> Result<Self, FieldError> {
+        let key = parse_pem(field, text)?;
+        Ok(Self {
+            text: text.trim().to_owned(),
+            key,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn key(&self) -> &ClientKey {
+        &self.key
+    }
+}
+
+/// A JWKS an application registered: the document as given, which is what is shown and
+/// stored, and the keys of it Tessera can use, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwks {
+    document: serde_json::Value,
+    keys: Vec<ClientKey>,
+}
+
+impl Jwks {
+    /// A document with at least one usable key, as [`parse_jwks`] reads it.
+    pub fn parse(field: &str, document: serde_json::Value) -> Result<Self, FieldError> {
+        let keys = parse_jwks(field, &document)?;
+        Ok(Self { document, keys })
+    }
+
+    pub fn document(&self) -> &serde_json::Value {
+        &self.document
+    }
+
+    pub fn keys(&self) -> &[ClientKey] {
+        &self.keys
+    }
+}
+
 /// The JWS algorithms accepted in client assertions; `none` and HMAC never are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssertionAlg {
@@ -143,7 +195,7 @@ impl ClientKey {
 
 /// Parses a PEM public key: `BEGIN PUBLIC KEY` (SubjectPublicKeyInfo: RSA, P-256 or
 /// Ed25519) or `BEGIN RSA PUBLIC KEY` (PKCS#1). The text is the block alone.
-pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
+fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
     let bad = |why: &str| FieldError::new(field, format!("not a usable public key: {why}"));
     let block = match tessera_der::pem_block(pem) {
         Ok(block) if block.is_alone() => block,
@@ -166,7 +218,7 @@ pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
 }
 
 /// The keys of a JWKS document that Tessera can use; others are skipped.
-pub fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey>, FieldError> {
+fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey>, FieldError> {
     let keys = jwks
         .get("keys")
         .and_then(|k| k.as_array())
@@ -277,6 +329,26 @@ mod tests {
         assert!(key.rsa_recover(&[0u8; 10]).is_none());
         assert!(key.rsa_recover(&[0xFFu8; 256]).is_none());
         assert!(key.rsa_recover(&[0x01u8; 256]).is_none());
+    }
+
+    #[test]
+    fn registered_keys_keep_their_text_and_their_parsed_keys() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let text = pem("PUBLIC KEY", pair.public_key().as_der().unwrap().as_ref());
+        let key = PublicKeyPem::parse("public_key", &format!("\n  {text}\n")).unwrap();
+        assert_eq!(key.as_str(), text.trim());
+        assert_eq!(key.key().rsa_bits(), Some(2048));
+        let err = PublicKeyPem::parse("public_key", &format!("junk {text}")).unwrap_err();
+        assert_eq!(err.message, "not a usable public key: no PEM block");
+
+        let document = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": crate::crypto::b64url_encode(&[7; 32])},
+            {"kty": "oct", "k": "c2VjcmV0"},
+        ], "extra": true});
+        let jwks = Jwks::parse("jwks", document.clone()).unwrap();
+        assert_eq!(jwks.document(), &document);
+        assert_eq!(jwks.keys().len(), 1);
+        assert_eq!(jwks.keys().first().and_then(ClientKey::kid), Some("a"));
     }
 
     /// PKCS#1 `RSAPublicKey` DER of a modulus and exponent given as big-endian bytes.
