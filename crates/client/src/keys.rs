@@ -309,21 +309,9 @@ mod tests {
     };
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
+    use tessera_test_support::pem;
 
     use super::*;
-
-    pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-        let body = STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
-    }
 
     #[test]
     fn pkcs8_keys_of_each_type_sign_what_their_public_keys_verify() {

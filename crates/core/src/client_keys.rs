@@ -304,21 +304,9 @@ mod tests {
     use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
+    use tessera_test_support::pem;
 
     use super::*;
-
-    fn pem(label: &str, der: &[u8]) -> String {
-        let body = STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
-    }
 
     #[test]
     fn rsa_spki_parses_and_rejects_junk_blocks() {
@@ -411,8 +399,10 @@ mod tests {
     /// `client-1:s3cret:1700000000000`.
     #[test]
     fn recovers_what_openssl_rsautl_signed() {
-        let key = parse_pem("public_key", include_str!("test_d1.pub")).unwrap();
-        let block = STANDARD.decode(include_str!("test_d1.sig").trim()).unwrap();
+        let key = parse_pem("public_key", include_str!("../testdata/d1.pub")).unwrap();
+        let block = STANDARD
+            .decode(include_str!("../testdata/d1.sig").trim())
+            .unwrap();
         assert_eq!(
             key.rsa_recover(&block).as_deref(),
             Some(&b"client-1:s3cret:1700000000000"[..])

@@ -7,12 +7,11 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
 };
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera_client::{ClientCredentials, PrivateKey, TokenRequest};
 use tessera_server::{Config, Running, SecretString};
+use tessera_test_support::pem;
 
 pub const ADMIN_KEY: &str = "client-test-admin-key-0123456789";
 /// 40 characters; the server wants at least 32.
@@ -155,19 +154,6 @@ impl TestServer {
                 .to_owned()
         })
     }
-}
-
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// A fresh key pair: the private key as the client reads it, the public key as the
