@@ -1,6 +1,7 @@
 //! What Tessera's test suites share, so that each helper exists once: PEM encoding for
-//! key fixtures made in a test, and (feature `postgres`) a schema or a database of one
-//! test's own on the PostgreSQL server the suites use.
+//! key fixtures made in a test, (feature `postgres`) a schema or a database of one
+//! test's own on the PostgreSQL server the suites use, and (feature `server`) a server
+//! started in the test's own process.
 //!
 //! A dev-dependency only; test code, so it may stop at the first surprise.
 
@@ -13,6 +14,8 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "server")]
+pub mod server;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

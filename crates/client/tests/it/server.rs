@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera_client::{ClientCredentials, PrivateKey, TokenRequest};
-use tessera_server::{Config, Running, SecretString};
+use tessera_server::Running;
 use tessera_test_support::pem;
 
 pub const ADMIN_KEY: &str = "client-test-admin-key-0123456789";
@@ -34,22 +34,13 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_owned(),
-            admin_key: Some(SecretString::new(ADMIN_KEY.into())),
-            master_key: Some(SecretString::new(MASTER_KEY.into())),
-            ..Config::default()
-        };
-        let running = tessera_server::start(config).await.expect("server starts");
+        let started = tessera_test_support::server::start(ADMIN_KEY, MASTER_KEY, |_| {}).await;
         Self {
-            base: format!("http://{}", running.public_addr),
-            admin_base: format!("http://{}", running.admin_addr),
-            running,
+            base: started.public_base(),
+            admin_base: started.admin_base(),
+            running: started.running,
             http: reqwest::Client::new(),
-            _dir: dir,
+            _dir: started.data_dir,
         }
     }
 

@@ -14,7 +14,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tessera_server::{Config, Running, SecretString};
+use tessera_server::{Config, Running};
 use tessera_test_support::postgres::Schema;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -241,7 +241,6 @@ impl TestServer {
 
     /// A server whose configuration `tweak` changed first.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         let (schema, database_url) = if postgres_wanted() {
             let schema = Schema::create("tessera_http")
                 .await
@@ -251,28 +250,21 @@ impl TestServer {
         } else {
             (None, None)
         };
-        let config = Config {
-            database_url,
-            listen: "127.0.0.1:0".parse().expect("address"),
-            admin_listen: "127.0.0.1:0".parse().expect("address"),
-            data_dir: dir.path().to_owned(),
-            admin_key: Some(SecretString::new(ADMIN_KEY.into())),
-            master_key: Some(SecretString::new(MASTER_KEY.into())),
-            ..Config::default()
-        };
-        let mut config = config;
-        tweak(&mut config);
-        let running = tessera_server::start(config).await.expect("server starts");
+        let started = tessera_test_support::server::start(ADMIN_KEY, MASTER_KEY, |config| {
+            config.database_url = database_url;
+            tweak(config);
+        })
+        .await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
         Self {
-            base: format!("http://{}", running.public_addr),
-            admin_base: format!("http://{}", running.admin_addr),
-            running,
+            base: started.public_base(),
+            admin_base: started.admin_base(),
+            running: started.running,
             http,
-            _dir: dir,
+            _dir: started.data_dir,
             _schema: schema,
         }
     }
