@@ -1,9 +1,11 @@
 //! Public keys that applications register (PEM or JWKS), for `private_key_jwt`
 //! assertions and signed credentials (D1).
 
+use std::fmt;
+
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
-    UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+    RsaPublicKeyComponents,
 };
 use num_bigint::BigUint;
 use tessera_der::{PemError, RsaPublicKey, Spki, oid};
@@ -11,7 +13,7 @@ use tessera_der::{PemError, RsaPublicKey, Spki, oid};
 use crate::crypto::b64url_decode;
 use crate::error::FieldError;
 
-/// One verifying key of a client.
+/// The values of one verifying key of a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientKey {
     Rsa {
@@ -36,7 +38,7 @@ pub enum ClientKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKeyPem {
     text: String,
-    key: ClientKey,
+    key: VerifyingKey,
 }
 
 impl PublicKeyPem {
@@ -45,7 +47,7 @@ impl PublicKeyPem {
         let key = parse_pem(field, text)?;
         Ok(Self {
             text: text.trim().to_owned(),
-            key,
+            key: VerifyingKey::new(key),
         })
     }
 
@@ -54,6 +56,10 @@ impl PublicKeyPem {
     }
 
     pub fn key(&self) -> &ClientKey {
+        &self.key.key
+    }
+
+    pub fn verifying_key(&self) -> &VerifyingKey {
         &self.key
     }
 }
@@ -63,13 +69,14 @@ impl PublicKeyPem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Jwks {
     document: serde_json::Value,
-    keys: Vec<ClientKey>,
+    keys: Vec<VerifyingKey>,
 }
 
 impl Jwks {
     /// A document with at least one usable key, as [`parse_jwks`] reads it.
     pub fn parse(field: &str, document: serde_json::Value) -> Result<Self, FieldError> {
         let keys = parse_jwks(field, &document)?;
+        let keys = keys.into_iter().map(VerifyingKey::new).collect();
         Ok(Self { document, keys })
     }
 
@@ -77,8 +84,70 @@ impl Jwks {
         &self.document
     }
 
-    pub fn keys(&self) -> &[ClientKey] {
+    pub fn keys(&self) -> &[VerifyingKey] {
         &self.keys
+    }
+}
+
+/// A client key ready to verify signatures: its values, and aws-lc's parsed form of
+/// them, made once when the application is read, so that no request parses a key.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    key: ClientKey,
+    /// `None` for a key aws-lc refuses (an EC point off the curve, say): it verifies
+    /// nothing, as it did when it was parsed for each request.
+    parsed: Option<ParsedPublicKey>,
+}
+
+impl VerifyingKey {
+    pub fn new(key: ClientKey) -> Self {
+        let parsed = match &key {
+            ClientKey::Rsa { n, e, .. } => RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                .ok(),
+            ClientKey::EcP256 { point, .. } => {
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()
+            }
+            ClientKey::Ed25519 { x, .. } => ParsedPublicKey::new(&ED25519, x).ok(),
+        };
+        Self { key, parsed }
+    }
+
+    pub fn key(&self) -> &ClientKey {
+        &self.key
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.key.kid()
+    }
+
+    /// Verifies a JWS signature made with `alg`; a key of another type never verifies.
+    pub fn verify(&self, alg: AssertionAlg, message: &[u8], signature: &[u8]) -> bool {
+        let fits = matches!(
+            (&self.key, alg),
+            (ClientKey::Rsa { .. }, AssertionAlg::Rs256)
+                | (ClientKey::EcP256 { .. }, AssertionAlg::Es256)
+                | (ClientKey::Ed25519 { .. }, AssertionAlg::EdDsa)
+        );
+        fits && self
+            .parsed
+            .as_ref()
+            .is_some_and(|key| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+/// Two verifying keys are the same when their values are.
+impl PartialEq for VerifyingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for VerifyingKey {}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.key.fmt(f)
     }
 }
 
@@ -110,24 +179,6 @@ impl ClientKey {
             Self::Rsa { kid, .. } | Self::EcP256 { kid, .. } | Self::Ed25519 { kid, .. } => {
                 kid.as_deref()
             }
-        }
-    }
-
-    /// Verifies a JWS signature made with `alg`; a key of another type never verifies.
-    pub fn verify(&self, alg: AssertionAlg, message: &[u8], signature: &[u8]) -> bool {
-        match (self, alg) {
-            (Self::Rsa { n, e, .. }, AssertionAlg::Rs256) => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                .is_ok(),
-            (Self::EcP256 { point, .. }, AssertionAlg::Es256) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, signature)
-                    .is_ok()
-            }
-            (Self::Ed25519 { x, .. }, AssertionAlg::EdDsa) => UnparsedPublicKey::new(&ED25519, x)
-                .verify(message, signature)
-                .is_ok(),
-            _ => false,
         }
     }
 
@@ -336,7 +387,65 @@ mod tests {
         let jwks = Jwks::parse("jwks", document.clone()).unwrap();
         assert_eq!(jwks.document(), &document);
         assert_eq!(jwks.keys().len(), 1);
-        assert_eq!(jwks.keys().first().and_then(ClientKey::kid), Some("a"));
+        assert_eq!(jwks.keys().first().and_then(VerifyingKey::kid), Some("a"));
+    }
+
+    #[test]
+    fn verifying_keys_verify_their_own_algorithm_only() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256,
+        };
+        let rng = SystemRandom::new();
+        let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let mut rsa_sig = vec![0; rsa.public_modulus_len()];
+        rsa.sign(&RSA_PKCS1_SHA256, &rng, b"m", &mut rsa_sig)
+            .unwrap();
+        let rsa_key = parse_pem(
+            "public_key",
+            &pem("PUBLIC KEY", rsa.public_key().as_der().unwrap().as_ref()),
+        )
+        .unwrap();
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let ec_sig = ec.sign(&rng, b"m").unwrap();
+        let ec_key = ClientKey::EcP256 {
+            kid: None,
+            point: ec.public_key().as_ref().to_vec(),
+        };
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let ed_sig = ed.sign(b"m");
+        let ed_key = ClientKey::Ed25519 {
+            kid: None,
+            x: ed.public_key().as_ref().to_vec(),
+        };
+        let cases = [
+            (rsa_key, AssertionAlg::Rs256, rsa_sig.as_slice()),
+            (ec_key, AssertionAlg::Es256, ec_sig.as_ref()),
+            (ed_key, AssertionAlg::EdDsa, ed_sig.as_ref()),
+        ];
+        for (key, alg, sig) in cases {
+            let key = VerifyingKey::new(key);
+            assert!(key.verify(alg, b"m", sig), "{alg:?}");
+            assert!(!key.verify(alg, b"other", sig), "{alg:?}");
+            for other in [
+                AssertionAlg::Rs256,
+                AssertionAlg::Es256,
+                AssertionAlg::EdDsa,
+            ] {
+                assert_eq!(
+                    key.verify(other, b"m", sig),
+                    other == alg,
+                    "{alg:?} {other:?}"
+                );
+            }
+        }
+        // A point off the curve is registered (the JWKS reader checks lengths only) and
+        // verifies nothing.
+        let off_curve = VerifyingKey::new(ClientKey::EcP256 {
+            kid: None,
+            point: [&[4u8][..], &[1u8; 64][..]].concat(),
+        });
+        assert!(!off_curve.verify(AssertionAlg::Es256, b"m", &[0; 64]));
     }
 
     /// PKCS#1 `RSAPublicKey` DER of a modulus and exponent given as big-endian bytes.

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::client_keys::{ClientKey, Jwks, PublicKeyPem};
+use crate::client_keys::{Jwks, PublicKeyPem, VerifyingKey};
 use crate::error::FieldError;
 
 /// Longest token lifetime an application or an administrator may choose: 366 days.
@@ -668,8 +668,8 @@ impl Application {
 
     /// The keys a `private_key_jwt` assertion may be signed with: the PEM key, then
     /// every usable key of the JWKS.
-    pub fn assertion_keys(&self) -> impl Iterator<Item = &ClientKey> {
-        let pem = self.public_key.iter().map(PublicKeyPem::key);
+    pub fn assertion_keys(&self) -> impl Iterator<Item = &VerifyingKey> {
+        let pem = self.public_key.iter().map(PublicKeyPem::verifying_key);
         pem.chain(self.jwks.iter().flat_map(|jwks| jwks.keys()))
     }
 }
