@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::{ManageError, OAuthError, StoreError};
 use tessera_proto::{AdminError, ErrorResponse};
 
+use crate::body::BodyError;
 use crate::limiter::TooManyFailures;
-use crate::request::BodyError;
 
 /// An error of a public OAuth endpoint.
 #[derive(Debug)]

@@ -20,10 +20,11 @@ use tessera_proto::{ActiveToken, InactiveToken, Introspection, Metadata, TokenRe
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::body::read_body;
 use crate::errors::PublicError;
 use crate::limiter::{AuthGuard, Peer};
 use crate::metrics::Metrics;
-use crate::request::{Params, bearer_token, client_auth, read_body};
+use crate::request::{Params, bearer_token, client_auth};
 
 pub struct PublicState {
     pub authority: Arc<Authority>,

@@ -30,10 +30,10 @@ use tessera_core::error::{FieldError, ManageError};
 use tessera_core::{Authority, StoreError};
 use tessera_proto::{RealmCreate, RealmView};
 
-use crate::admin::AdminState;
+use crate::admin_state::AdminState;
+use crate::body::{BodyError, read_body};
 use crate::limiter::{Peer, TooManyFailures};
 use crate::operations::{self, Actor};
-use crate::request::{BodyError, read_body};
 use form::{Fields, Form};
 use pages::Chrome;
 use session::{Session, Sessions};
