@@ -32,6 +32,7 @@ use tessera_proto::{RealmCreate, RealmView};
 
 use crate::admin_state::AdminState;
 use crate::body::{BodyError, read_body};
+use crate::errors::{self, AdminFailure};
 use crate::limiter::{Peer, TooManyFailures};
 use crate::operations::{self, Actor};
 use form::{Fields, Form};
@@ -164,7 +165,7 @@ impl Dashboard {
         if !self.sessions.csrf_matches(&who.session, form.get("csrf")) {
             return Err(self.problem(
                 Some(&who),
-                StatusCode::FORBIDDEN,
+                &AdminFailure::StaleForm,
                 "This form has expired",
                 "The page was older than your session. Go back, reload it and try again.",
             ));
@@ -178,30 +179,29 @@ impl Dashboard {
         body: Body,
         who: Option<&SignedIn>,
     ) -> Result<Form, Response> {
-        let too_large = |err: BodyError| match err {
-            BodyError::TooLarge(limit) => self.problem(
-                who,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "That was too much",
-                &format!("A form may send at most {limit} bytes."),
-            ),
-            BodyError::TimedOut => self.problem(
-                who,
-                StatusCode::REQUEST_TIMEOUT,
-                "That took too long",
-                "The form did not arrive in time; please send it again.",
-            ),
+        let too_large = |err: BodyError| {
+            let (title, message) = match err {
+                BodyError::TooLarge(limit) => (
+                    "That was too much",
+                    format!("A form may send at most {limit} bytes."),
+                ),
+                BodyError::TimedOut => (
+                    "That took too long",
+                    "The form did not arrive in time; please send it again.".to_owned(),
+                ),
+            };
+            self.problem(who, &AdminFailure::from(err), title, &message)
         };
         let bytes = read_body(headers, body, self.admin.body_limit)
             .await
             .map_err(too_large)?;
         Form::parse(&bytes).ok_or_else(|| {
-            self.problem(
-                who,
-                StatusCode::BAD_REQUEST,
-                "That form did not read",
-                "Send the dashboard's own forms, URL-encoded.",
-            )
+            let message = "Send the dashboard's own forms, URL-encoded.";
+            let failure = AdminFailure::BadBody {
+                field: None,
+                message: message.to_owned(),
+            };
+            self.problem(who, &failure, "That form did not read", message)
         })
     }
 
@@ -219,65 +219,46 @@ impl Dashboard {
         }
     }
 
+    /// The page that says why not: its status from the admin listener's one table, its
+    /// words the dashboard's own.
     fn problem(
         &self,
         who: Option<&SignedIn>,
-        status: StatusCode,
+        failure: &AdminFailure,
         title: &str,
         message: &str,
     ) -> Response {
         let chrome = who.map(|w| self.chrome(w, None));
-        html(status, pages::problem(chrome.as_ref(), title, message))
+        html(
+            failure.status(),
+            pages::problem(chrome.as_ref(), title, message),
+        )
     }
 
     /// A failed operation that no form field explains.
     fn failure(&self, who: &SignedIn, err: ManageError) -> Response {
-        let (status, title, message) = match &err {
-            ManageError::NotFound { what, name } => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                format!("There is no {what} {name}."),
-            ),
+        errors::log_manage_failure(&err);
+        let (title, message) = match &err {
+            ManageError::NotFound { what, name } => {
+                ("Not found", format!("There is no {what} {name}."))
+            }
             ManageError::Invalid(field) => (
-                StatusCode::BAD_REQUEST,
                 "That did not work",
                 format!("{}: {}", field.field, field.message),
             ),
-            ManageError::Conflict(message) => {
-                (StatusCode::CONFLICT, "That did not work", message.clone())
-            }
-            ManageError::Forbidden(message) => (
-                StatusCode::FORBIDDEN,
-                "That is not allowed",
-                (*message).to_owned(),
+            ManageError::Conflict(message) => ("That did not work", message.clone()),
+            ManageError::Forbidden(message) => ("That is not allowed", (*message).to_owned()),
+            ManageError::Store(StoreError::Unavailable(_)) => (
+                "The store is unavailable",
+                "Nothing was changed. Try again in a moment.".to_owned(),
             ),
-            ManageError::Store(StoreError::Unavailable(message)) => {
-                tracing::error!(%message, "store unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The store is unavailable",
-                    "Nothing was changed. Try again in a moment.".to_owned(),
-                )
-            }
-            ManageError::Store(other) => {
-                tracing::error!(error = %other, "store failure");
-                internal()
-            }
-            ManageError::Internal(message) => {
-                tracing::error!(%message, "internal failure");
-                internal()
-            }
+            ManageError::Store(_) | ManageError::Internal(_) => (
+                "Something went wrong",
+                "The server logged what happened.".to_owned(),
+            ),
         };
-        self.problem(Some(who), status, title, &message)
+        self.problem(Some(who), &AdminFailure::Manage(err), title, &message)
     }
-}
-
-fn internal() -> (StatusCode, &'static str, String) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The server logged what happened.".to_owned(),
-    )
 }
 
 fn html(status: StatusCode, markup: Markup) -> Response {
@@ -296,19 +277,26 @@ fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
-/// A form's error as the page shows it: next to its field, or above the form.
+/// A form's error as the page shows it: next to its field, or above the form; any
+/// other error is for [`Dashboard::failure`].
 fn show_error(fields: &mut Fields, err: ManageError) -> Result<StatusCode, ManageError> {
+    let status = errors::manage_status(&err);
     match err {
-        ManageError::Invalid(field) => {
-            fields.fail(field);
-            Ok(StatusCode::BAD_REQUEST)
-        }
-        ManageError::Conflict(message) => {
-            fields.banner = Some(message);
-            Ok(StatusCode::CONFLICT)
-        }
-        other => Err(other),
+        ManageError::Invalid(field) => fields.fail(field),
+        ManageError::Conflict(message) => fields.banner = Some(message),
+        other => return Err(other),
     }
+    Ok(status)
+}
+
+/// A field the form got wrong, shown beside it.
+fn field_error(fields: &mut Fields, field: FieldError) -> StatusCode {
+    let err = ManageError::Invalid(field);
+    let status = errors::manage_status(&err);
+    if let ManageError::Invalid(field) = err {
+        fields.fail(field);
+    }
+    status
 }
 
 /// The message a `?done=` after a redirect stands for.
@@ -392,14 +380,10 @@ async fn sign_in(State(state): DashState, peer: Peer, headers: HeaderMap, body: 
             "Too many wrong admin keys from here. Try again in {} seconds.",
             limited.retry_after_s
         ));
-        let mut page = sign_in_form(
-            &state,
-            &headers,
-            &next,
-            &fields,
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        if let Ok(value) = HeaderValue::from_str(&limited.retry_after_s.to_string()) {
+        let retry_after = HeaderValue::from_str(&limited.retry_after_s.to_string());
+        let status = AdminFailure::from(limited).status();
+        let mut page = sign_in_form(&state, &headers, &next, &fields, status);
+        if let Ok(value) = retry_after {
             page.headers_mut().insert(header::RETRY_AFTER, value);
         }
         page
@@ -416,7 +400,7 @@ async fn sign_in(State(state): DashState, peer: Peer, headers: HeaderMap, body: 
             &headers,
             &next,
             &fields,
-            StatusCode::FORBIDDEN,
+            AdminFailure::StaleForm.status(),
         ));
     }
     let key_ok: bool = form
@@ -435,7 +419,7 @@ async fn sign_in(State(state): DashState, peer: Peer, headers: HeaderMap, body: 
             &headers,
             &next,
             &fields,
-            StatusCode::UNAUTHORIZED,
+            AdminFailure::Unauthorized.status(),
         ));
     }
     let now_ms = state.authority().now_ms();
