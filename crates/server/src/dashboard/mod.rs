@@ -1,8 +1,9 @@
 //! The dashboard at `/` of the admin listener: what the admin API does, for a person.
 //!
-//! Server-rendered HTML that works without JavaScript. Every change goes through
-//! [`operations`], like the admin API and the CLI, and the audit log names the session
-//! that made it. A person signs in with the admin key and gets a session cookie
+//! Server-rendered HTML that works without JavaScript. Every change to realms and
+//! applications goes through [`operations`], like the admin API and the CLI, and the
+//! audit log names the session that made it; statuses come from `errors.rs`, the words
+//! are the dashboard's own. A person signs in with the admin key and gets a session cookie
 //! (HttpOnly, SameSite=Strict, Secure behind TLS); every form carries a token bound to
 //! the session, checked before anything else is read.
 
