@@ -13,7 +13,7 @@ use tessera_proto::{
 
 use super::form::{self, Fields, Form};
 use super::pages::{self, AppList, AppPage};
-use super::{
+use super::site::{
     DashState, Dashboard, PAGE_SIZE, Page, SignedIn, done_message, field_error, find_realm, html,
     see_other, show_error,
 };
