@@ -949,3 +949,74 @@ async fn metrics_of_a_fresh_server() {
         tessera_auth_limited_total{listener="admin"} 0
     "#]]).await;
 }
+
+/// A body that stops halfway is answered 408 on both listeners, and the connection
+/// closed; read off the socket as it was written, `date` masked.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time() {
+    let server = TestServer::start_with(|c| {
+        c.public_connections.body_timeout = std::time::Duration::from_millis(300);
+        c.admin_connections.body_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let admin_head = format!(
+        "POST /admin/v1/realms HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na",
+        crate::harness::ADMIN_KEY
+    );
+    for (base, head, snapshot) in [
+        (
+            &server.base,
+            "POST /oauth2/token HTTP/1.1\r\nHost: t\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+             grant_type=",
+            expect![[r#"
+                HTTP/1.1 408 Request Timeout
+                content-type: application/json
+                cache-control: no-store
+                pragma: no-cache
+                connection: close
+                content-length: 89
+                date: <date>
+
+                {"error":"invalid_request","error_description":"the request body did not arrive in time"}"#]],
+        ),
+        (
+            &server.admin_base,
+            admin_head.as_str(),
+            expect![[r#"
+            HTTP/1.1 408 Request Timeout
+            content-type: application/json
+            connection: close
+            content-length: 79
+            date: <date>
+
+            {"error":"request_timeout","message":"the request body did not arrive in time"}"#]],
+        ),
+    ] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut sent = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut sent),
+        )
+        .await
+        .expect("closed after the 408")
+        .unwrap();
+        let sent = String::from_utf8_lossy(&sent)
+            .split("\r\n")
+            .map(|line| {
+                if line.starts_with("date: ") {
+                    "date: <date>"
+                } else {
+                    line
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        snapshot.assert_eq(&sent);
+    }
+}
