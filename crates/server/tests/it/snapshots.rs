@@ -562,13 +562,15 @@ async fn token_endpoint_errors() {
     .await;
 }
 
+/// A day quota rather than a minute one: the second request falls in the same day far
+/// more surely than in the same minute.
 #[tokio::test]
 async fn a_used_up_quota() {
     let server = TestServer::start().await;
     let (id, secret) = server
         .create_app(
             "default",
-            json!({"name": "metered", "quota": {"per_minute": 1}}),
+            json!({"name": "metered", "quota": {"per_day": 1}}),
         )
         .await;
     server.grant(&id, &secret).await;
@@ -589,7 +591,7 @@ async fn a_used_up_quota() {
 
         {
           "error":"quota_exceeded",
-          "error_description":"the application's quota of 1 tokens per minute is used up; retry after <seconds> s"
+          "error_description":"the application's quota of 1 tokens per day (UTC) is used up; retry after <seconds> s"
         }"#]]).await;
 }
 
