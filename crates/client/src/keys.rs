@@ -9,9 +9,8 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
     RsaKeyPair,
 };
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use num_bigint::BigUint;
+use tessera_der::{PemError, Pkcs8, oid};
 
 /// Why a private key could not be read or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,20 +99,15 @@ impl PrivateKey {
     }
 
     fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
-        let malformed = || KeyError::Malformed("PKCS#8 structure");
-        let (info, _) = expect(der, TAG_SEQUENCE).ok_or_else(malformed)?;
-        let (_version, rest) = expect(info, TAG_INTEGER).ok_or_else(malformed)?;
-        let (algorithm, rest) = expect(rest, TAG_SEQUENCE).ok_or_else(malformed)?;
-        let (private_key, _) = expect(rest, TAG_OCTET_STRING).ok_or_else(malformed)?;
-        let (oid, _) = expect(algorithm, TAG_OID).ok_or_else(malformed)?;
-        match oid {
-            OID_RSA => Self::rsa_from_pkcs1(private_key),
-            OID_EC => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+        let info = Pkcs8::parse(der).ok_or(KeyError::Malformed("PKCS#8 structure"))?;
+        match info.algorithm {
+            oid::RSA => Self::rsa_from_pkcs1(info.private_key),
+            oid::EC => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                 .map(|pair| Self {
                     kind: Kind::EcP256(pair),
                 })
                 .map_err(|_| KeyError::Unsupported("an EC key on a curve other than P-256")),
-            OID_ED25519 => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            oid::ED25519 => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
                 .map(|pair| Self {
                     kind: Kind::Ed25519(pair),
                 })
@@ -191,26 +185,14 @@ impl PrivateKey {
 
 /// The decoded body of the first PEM block of `text`, with its label.
 fn pem_block(text: &str) -> Result<(String, Vec<u8>), KeyError> {
-    let start = text
-        .find("-----BEGIN ")
-        .ok_or(KeyError::Pem("no -----BEGIN line"))?;
-    let rest = text.get(start + "-----BEGIN ".len()..).unwrap_or_default();
-    let (label, rest) = rest
-        .split_once("-----")
-        .ok_or(KeyError::Pem("a broken BEGIN line"))?;
-    let end_marker = format!("-----END {label}-----");
-    let end = rest
-        .find(end_marker.as_str())
-        .ok_or(KeyError::Pem("no matching -----END line"))?;
-    let body = rest.get(..end).unwrap_or_default();
-    if body.contains("Proc-Type:") || body.contains("DEK-Info:") {
-        return Err(KeyError::Encrypted);
-    }
-    let body: String = body.split_whitespace().collect();
-    let der = STANDARD
-        .decode(body.as_bytes())
-        .map_err(|_| KeyError::Pem("the body is not base64"))?;
-    Ok((label.to_owned(), der))
+    let block = tessera_der::pem_block(text).map_err(|err| match err {
+        PemError::NoBegin => KeyError::Pem("no -----BEGIN line"),
+        PemError::BrokenBegin => KeyError::Pem("a broken BEGIN line"),
+        PemError::NoEnd => KeyError::Pem("no matching -----END line"),
+        PemError::Encrypted => KeyError::Encrypted,
+        PemError::NotBase64 => KeyError::Pem("the body is not base64"),
+    })?;
+    Ok((block.label.to_owned(), block.der))
 }
 
 /// The numbers of an RSA private key (PKCS#1 `RSAPrivateKey`).
@@ -229,11 +211,9 @@ struct RsaPrivate {
 impl RsaPrivate {
     fn from_pkcs1(der: &[u8]) -> Result<Self, KeyError> {
         let malformed = || KeyError::Malformed("PKCS#1 RSAPrivateKey");
-        let (seq, _) = expect(der, TAG_SEQUENCE).ok_or_else(malformed)?;
-        let mut rest = seq;
+        let mut integers = tessera_der::integers(der).ok_or_else(malformed)?;
         let mut next = || -> Result<BigUint, KeyError> {
-            let (value, after) = expect(rest, TAG_INTEGER).ok_or_else(malformed)?;
-            rest = after;
+            let value = integers.next().ok_or_else(malformed)?;
             Ok(BigUint::from_bytes_be(value))
         };
         let version = next()?;
@@ -320,43 +300,6 @@ impl RsaPrivate {
     }
 }
 
-// ----- a minimal DER reader: just enough for private keys -----------------------------
-
-const TAG_INTEGER: u8 = 0x02;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-
-const OID_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
-const OID_EC: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
-const OID_ED25519: &[u8] = &[0x2B, 0x65, 0x70];
-
-/// One tag-length-value: the tag, the content and what follows it.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7F);
-        if count == 0 || count > 4 {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at_checked(count)?;
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
-}
-
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (found, content, rest) = tlv(input)?;
-    (found == tag).then_some((content, rest))
-}
-
 #[cfg(test)]
 mod tests {
     use aws_lc_rs::encoding::AsDer;
@@ -364,21 +307,11 @@ mod tests {
     use aws_lc_rs::signature::{
         ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
     };
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use tessera_test_support::pem;
 
     use super::*;
-
-    pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-        let body = STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
-    }
 
     #[test]
     fn pkcs8_keys_of_each_type_sign_what_their_public_keys_verify() {

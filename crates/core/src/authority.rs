@@ -74,7 +74,8 @@ pub struct NewRealm {
     pub key_rotation_secs: Option<u64>,
 }
 
-/// Settings of an application to create; `None` takes the default.
+/// Settings of an application to create; `None` takes the default. The name, keys,
+/// audiences and roles come as given: `Authority::create_application` parses them.
 #[derive(Debug, Clone, Default)]
 pub struct NewApplication {
     pub name: String,

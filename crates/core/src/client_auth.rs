@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::authority::Authority;
-use crate::client_keys::{self, AssertionAlg, ClientKey};
+use crate::client_keys::{AssertionAlg, ClientKey};
 use crate::crypto::CompactJws;
 use crate::directory::RealmEntry;
 use crate::domain::{Application, AuthMethod, SecretHash};
@@ -139,7 +139,7 @@ impl Authority {
                     && app.allows(AuthMethod::SignedCredential)
                     && let Some((key, block)) = signed_credential_block(&app, secret)
                 {
-                    let once = self.check_signed_credential(realm, &app, &key, &block)?;
+                    let once = self.check_signed_credential(realm, &app, key, &block)?;
                     return Ok((app, Some(once)));
                 }
                 self.check_secret(realm, client_id, secret, AuthMethod::ClientSecretPost)
@@ -268,10 +268,9 @@ impl Authority {
             .cached_application(&realm.realm.id, client_id)
             .filter(|app| app.enabled && app.allows(AuthMethod::PrivateKeyJwt))
             .ok_or_else(|| refuse("client authentication failed"))?;
-        let keys = assertion_keys(&app);
         let kid = jws.header_str("kid");
-        let verified = keys
-            .iter()
+        let verified = app
+            .assertion_keys()
             .filter(|key| kid.is_none() || key.kid().is_none() || key.kid() == kid)
             .any(|key| key.verify(alg, jws.signing_input.as_bytes(), &jws.signature));
         if !verified {
@@ -342,11 +341,13 @@ impl Authority {
 }
 
 /// The application's RSA key and the block of a signed credential, if `secret` is one
-/// for that key: base64 of exactly the modulus length. The key is parsed once here and
-/// used again to verify. Clients that paste the credential into a form unencoded turn
-/// its `+` into spaces; those are put back.
-fn signed_credential_block(app: &Application, secret: &str) -> Option<(ClientKey, Vec<u8>)> {
-    let key = client_keys::parse_pem("public_key", app.public_key.as_deref()?).ok()?;
+/// for that key: base64 of exactly the modulus length. Clients that paste the credential
+/// into a form unencoded turn its `+` into spaces; those are put back.
+fn signed_credential_block<'a>(
+    app: &'a Application,
+    secret: &str,
+) -> Option<(&'a ClientKey, Vec<u8>)> {
+    let key = app.public_key.as_ref()?.key();
     let modulus_len = usize::try_from(key.rsa_bits()?.div_ceil(8)).ok()?;
     if secret.len() < modulus_len {
         return None;
@@ -354,20 +355,4 @@ fn signed_credential_block(app: &Application, secret: &str) -> Option<(ClientKey
     let text = secret.trim().replace(' ', "+");
     let block = STANDARD.decode(text.as_bytes()).ok()?;
     (block.len() == modulus_len).then_some((key, block))
-}
-
-/// The keys an assertion may be signed with: the PEM key and every key of the JWKS.
-fn assertion_keys(app: &Application) -> Vec<ClientKey> {
-    let mut keys = Vec::new();
-    if let Some(key) = app
-        .public_key
-        .as_deref()
-        .and_then(|pem| client_keys::parse_pem("public_key", pem).ok())
-    {
-        keys.push(key);
-    }
-    if let Some(jwks) = &app.jwks {
-        keys.extend(client_keys::parse_jwks("jwks", jwks).unwrap_or_default());
-    }
-    keys
 }

@@ -1,18 +1,19 @@
 //! Public keys that applications register (PEM or JWKS), for `private_key_jwt`
 //! assertions and signed credentials (D1).
 
+use std::fmt;
+
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
-    UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+    RsaPublicKeyComponents,
 };
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use num_bigint::BigUint;
+use tessera_der::{PemError, RsaPublicKey, Spki, oid};
 
 use crate::crypto::b64url_decode;
 use crate::error::FieldError;
 
-/// One verifying key of a client.
+/// The values of one verifying key of a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientKey {
     Rsa {
@@ -29,6 +30,125 @@ pub enum ClientKey {
         kid: Option<String>,
         x: Vec<u8>,
     },
+}
+
+/// A PEM public key an application registered: parsed once, when the application is
+/// created or read from the store, and kept with its text (trimmed), which is what is
+/// shown and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyPem {
+    text: String,
+    key: VerifyingKey,
+}
+
+impl PublicKeyPem {
+    /// A PEM block alone, as [`parse_pem`] reads it.
+    pub fn parse(field: &str, text: &str) -> Result<Self, FieldError> {
+        let key = parse_pem(field, text)?;
+        Ok(Self {
+            text: text.trim().to_owned(),
+            key: VerifyingKey::new(key),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn key(&self) -> &ClientKey {
+        &self.key.key
+    }
+
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+}
+
+/// A JWKS an application registered: the document as given, which is what is shown and
+/// stored, and the keys of it Tessera can use, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwks {
+    document: serde_json::Value,
+    keys: Vec<VerifyingKey>,
+}
+
+impl Jwks {
+    /// A document with at least one usable key, as [`parse_jwks`] reads it.
+    pub fn parse(field: &str, document: serde_json::Value) -> Result<Self, FieldError> {
+        let keys = parse_jwks(field, &document)?;
+        let keys = keys.into_iter().map(VerifyingKey::new).collect();
+        Ok(Self { document, keys })
+    }
+
+    pub fn document(&self) -> &serde_json::Value {
+        &self.document
+    }
+
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
+    }
+}
+
+/// A client key ready to verify signatures: its values, and aws-lc's parsed form of
+/// them, made once when the application is read, so that no request parses a key.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    key: ClientKey,
+    /// `None` for a key aws-lc refuses (an EC point off the curve, say): it verifies
+    /// nothing, as it did when it was parsed for each request.
+    parsed: Option<ParsedPublicKey>,
+}
+
+impl VerifyingKey {
+    pub fn new(key: ClientKey) -> Self {
+        let parsed = match &key {
+            ClientKey::Rsa { n, e, .. } => RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                .ok(),
+            ClientKey::EcP256 { point, .. } => {
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()
+            }
+            ClientKey::Ed25519 { x, .. } => ParsedPublicKey::new(&ED25519, x).ok(),
+        };
+        Self { key, parsed }
+    }
+
+    pub fn key(&self) -> &ClientKey {
+        &self.key
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.key.kid()
+    }
+
+    /// Verifies a JWS signature made with `alg`; a key of another type never verifies.
+    pub fn verify(&self, alg: AssertionAlg, message: &[u8], signature: &[u8]) -> bool {
+        let fits = matches!(
+            (&self.key, alg),
+            (ClientKey::Rsa { .. }, AssertionAlg::Rs256)
+                | (ClientKey::EcP256 { .. }, AssertionAlg::Es256)
+                | (ClientKey::Ed25519 { .. }, AssertionAlg::EdDsa)
+        );
+        fits && self
+            .parsed
+            .as_ref()
+            .is_some_and(|key| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+/// Two verifying keys are the same when their values are.
+impl PartialEq for VerifyingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for VerifyingKey {}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.key.fmt(f)
+    }
 }
 
 /// The JWS algorithms accepted in client assertions; `none` and HMAC never are.
@@ -59,24 +179,6 @@ impl ClientKey {
             Self::Rsa { kid, .. } | Self::EcP256 { kid, .. } | Self::Ed25519 { kid, .. } => {
                 kid.as_deref()
             }
-        }
-    }
-
-    /// Verifies a JWS signature made with `alg`; a key of another type never verifies.
-    pub fn verify(&self, alg: AssertionAlg, message: &[u8], signature: &[u8]) -> bool {
-        match (self, alg) {
-            (Self::Rsa { n, e, .. }, AssertionAlg::Rs256) => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                .is_ok(),
-            (Self::EcP256 { point, .. }, AssertionAlg::Es256) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, signature)
-                    .is_ok()
-            }
-            (Self::Ed25519 { x, .. }, AssertionAlg::EdDsa) => UnparsedPublicKey::new(&ED25519, x)
-                .verify(message, signature)
-                .is_ok(),
-            _ => false,
         }
     }
 
@@ -143,17 +245,20 @@ impl ClientKey {
 }
 
 /// Parses a PEM public key: `BEGIN PUBLIC KEY` (SubjectPublicKeyInfo: RSA, P-256 or
-/// Ed25519) or `BEGIN RSA PUBLIC KEY` (PKCS#1).
-pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
+/// Ed25519) or `BEGIN RSA PUBLIC KEY` (PKCS#1). The text is the block alone.
+fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
     let bad = |why: &str| FieldError::new(field, format!("not a usable public key: {why}"));
-    let text = pem.trim();
-    let (label, body) = pem_body(text).ok_or_else(|| bad("no PEM block"))?;
-    let der = STANDARD
-        .decode(body.as_bytes())
-        .map_err(|_| bad("the PEM body is not base64"))?;
-    let key = match label {
-        "PUBLIC KEY" => parse_spki(&der),
-        "RSA PUBLIC KEY" => parse_pkcs1(&der, None),
+    let block = match tessera_der::pem_block(pem) {
+        Ok(block) if block.is_alone() => block,
+        // What an encrypted block carries in its body is not base64 either.
+        Err(PemError::NotBase64 | PemError::Encrypted) => {
+            return Err(bad("the PEM body is not base64"));
+        }
+        _ => return Err(bad("no PEM block")),
+    };
+    let key = match block.label {
+        "PUBLIC KEY" => from_spki(&block.der),
+        "RSA PUBLIC KEY" => RsaPublicKey::parse(&block.der).map(|rsa| rsa_key(rsa, None)),
         _ => None,
     }
     .ok_or_else(|| bad("unsupported or malformed key (RSA, P-256 and Ed25519 are supported)"))?;
@@ -163,16 +268,8 @@ pub fn parse_pem(field: &str, pem: &str) -> Result<ClientKey, FieldError> {
     Ok(key)
 }
 
-fn pem_body(text: &str) -> Option<(&str, String)> {
-    let begin = text.strip_prefix("-----BEGIN ")?;
-    let (label, rest) = begin.split_once("-----")?;
-    let end_marker = format!("-----END {label}-----");
-    let body = rest.trim_end().strip_suffix(end_marker.as_str())?;
-    Some((label, body.split_whitespace().collect()))
-}
-
 /// The keys of a JWKS document that Tessera can use; others are skipped.
-pub fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey>, FieldError> {
+fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey>, FieldError> {
     let keys = jwks
         .get("keys")
         .and_then(|k| k.as_array())
@@ -224,77 +321,31 @@ pub fn parse_jwks(field: &str, jwks: &serde_json::Value) -> Result<Vec<ClientKey
     Ok(out)
 }
 
-// ----- a minimal DER reader: just enough for public keys -------------------------------
-
-const OID_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
-const OID_EC: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
-const OID_P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
-const OID_ED25519: &[u8] = &[0x2B, 0x65, 0x70];
-
-/// Reads one tag-length-value; returns the tag, the content and what follows.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7F);
-        if count == 0 || count > 3 {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at_checked(count)?;
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
-}
-
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (found, content, rest) = tlv(input)?;
-    (found == tag).then_some((content, rest))
-}
-
-fn parse_spki(der: &[u8]) -> Option<ClientKey> {
-    let (spki, _) = expect(der, 0x30)?;
-    let (alg_id, rest) = expect(spki, 0x30)?;
-    let (bits, _) = expect(rest, 0x03)?;
-    let key_bytes = bits.strip_prefix(&[0x00])?;
-    let (oid, params) = expect(alg_id, 0x06)?;
-    match oid {
-        OID_RSA => parse_pkcs1(key_bytes, None),
-        OID_EC => {
-            let (curve, _) = expect(params, 0x06)?;
-            (curve == OID_P256 && key_bytes.len() == 65 && key_bytes.first() == Some(&0x04)).then(
-                || ClientKey::EcP256 {
-                    kid: None,
-                    point: key_bytes.to_vec(),
-                },
-            )
-        }
-        OID_ED25519 => (key_bytes.len() == 32).then(|| ClientKey::Ed25519 {
+fn from_spki(der: &[u8]) -> Option<ClientKey> {
+    let spki = Spki::parse(der)?;
+    match spki.algorithm {
+        oid::RSA => RsaPublicKey::parse(spki.key).map(|rsa| rsa_key(rsa, None)),
+        oid::EC => (spki.curve() == Some(oid::P256)
+            && spki.key.len() == 65
+            && spki.key.first() == Some(&0x04))
+        .then(|| ClientKey::EcP256 {
             kid: None,
-            x: key_bytes.to_vec(),
+            point: spki.key.to_vec(),
+        }),
+        oid::ED25519 => (spki.key.len() == 32).then(|| ClientKey::Ed25519 {
+            kid: None,
+            x: spki.key.to_vec(),
         }),
         _ => None,
     }
 }
 
-fn parse_pkcs1(der: &[u8], kid: Option<String>) -> Option<ClientKey> {
-    let (seq, _) = expect(der, 0x30)?;
-    let (n, rest) = expect(seq, 0x02)?;
-    let (e, _) = expect(rest, 0x02)?;
-    let strip = |v: &[u8]| {
-        let start = v.iter().take_while(|b| **b == 0).count();
-        v.get(start..).map(<[u8]>::to_vec)
-    };
-    Some(ClientKey::Rsa {
+fn rsa_key(rsa: RsaPublicKey<'_>, kid: Option<String>) -> ClientKey {
+    ClientKey::Rsa {
         kid,
-        n: strip(n)?,
-        e: strip(e)?,
-    })
+        n: rsa.n.to_vec(),
+        e: rsa.e.to_vec(),
+    }
 }
 
 #[cfg(test)]
@@ -302,21 +353,11 @@ mod tests {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::rsa::KeySize;
     use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use tessera_test_support::pem;
 
     use super::*;
-
-    fn pem(label: &str, der: &[u8]) -> String {
-        let body = STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
-    }
 
     #[test]
     fn rsa_spki_parses_and_rejects_junk_blocks() {
@@ -327,6 +368,84 @@ mod tests {
         assert!(key.rsa_recover(&[0u8; 10]).is_none());
         assert!(key.rsa_recover(&[0xFFu8; 256]).is_none());
         assert!(key.rsa_recover(&[0x01u8; 256]).is_none());
+    }
+
+    #[test]
+    fn registered_keys_keep_their_text_and_their_parsed_keys() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let text = pem("PUBLIC KEY", pair.public_key().as_der().unwrap().as_ref());
+        let key = PublicKeyPem::parse("public_key", &format!("\n  {text}\n")).unwrap();
+        assert_eq!(key.as_str(), text.trim());
+        assert_eq!(key.key().rsa_bits(), Some(2048));
+        let err = PublicKeyPem::parse("public_key", &format!("junk {text}")).unwrap_err();
+        assert_eq!(err.message, "not a usable public key: no PEM block");
+
+        let document = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": crate::crypto::b64url_encode(&[7; 32])},
+            {"kty": "oct", "k": "c2VjcmV0"},
+        ], "extra": true});
+        let jwks = Jwks::parse("jwks", document.clone()).unwrap();
+        assert_eq!(jwks.document(), &document);
+        assert_eq!(jwks.keys().len(), 1);
+        assert_eq!(jwks.keys().first().and_then(VerifyingKey::kid), Some("a"));
+    }
+
+    #[test]
+    fn verifying_keys_verify_their_own_algorithm_only() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256,
+        };
+        let rng = SystemRandom::new();
+        let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let mut rsa_sig = vec![0; rsa.public_modulus_len()];
+        rsa.sign(&RSA_PKCS1_SHA256, &rng, b"m", &mut rsa_sig)
+            .unwrap();
+        let rsa_key = parse_pem(
+            "public_key",
+            &pem("PUBLIC KEY", rsa.public_key().as_der().unwrap().as_ref()),
+        )
+        .unwrap();
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let ec_sig = ec.sign(&rng, b"m").unwrap();
+        let ec_key = ClientKey::EcP256 {
+            kid: None,
+            point: ec.public_key().as_ref().to_vec(),
+        };
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let ed_sig = ed.sign(b"m");
+        let ed_key = ClientKey::Ed25519 {
+            kid: None,
+            x: ed.public_key().as_ref().to_vec(),
+        };
+        let cases = [
+            (rsa_key, AssertionAlg::Rs256, rsa_sig.as_slice()),
+            (ec_key, AssertionAlg::Es256, ec_sig.as_ref()),
+            (ed_key, AssertionAlg::EdDsa, ed_sig.as_ref()),
+        ];
+        for (key, alg, sig) in cases {
+            let key = VerifyingKey::new(key);
+            assert!(key.verify(alg, b"m", sig), "{alg:?}");
+            assert!(!key.verify(alg, b"other", sig), "{alg:?}");
+            for other in [
+                AssertionAlg::Rs256,
+                AssertionAlg::Es256,
+                AssertionAlg::EdDsa,
+            ] {
+                assert_eq!(
+                    key.verify(other, b"m", sig),
+                    other == alg,
+                    "{alg:?} {other:?}"
+                );
+            }
+        }
+        // A point off the curve is registered (the JWKS reader checks lengths only) and
+        // verifies nothing.
+        let off_curve = VerifyingKey::new(ClientKey::EcP256 {
+            kid: None,
+            point: [&[4u8][..], &[1u8; 64][..]].concat(),
+        });
+        assert!(!off_curve.verify(AssertionAlg::Es256, b"m", &[0; 64]));
     }
 
     /// PKCS#1 `RSAPublicKey` DER of a modulus and exponent given as big-endian bytes.
@@ -389,8 +508,10 @@ mod tests {
     /// `client-1:s3cret:1700000000000`.
     #[test]
     fn recovers_what_openssl_rsautl_signed() {
-        let key = parse_pem("public_key", include_str!("test_d1.pub")).unwrap();
-        let block = STANDARD.decode(include_str!("test_d1.sig").trim()).unwrap();
+        let key = parse_pem("public_key", include_str!("../testdata/d1.pub")).unwrap();
+        let block = STANDARD
+            .decode(include_str!("../testdata/d1.sig").trim())
+            .unwrap();
         assert_eq!(
             key.rsa_recover(&block).as_deref(),
             Some(&b"client-1:s3cret:1700000000000"[..])

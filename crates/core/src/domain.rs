@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::client_keys::{Jwks, PublicKeyPem, VerifyingKey};
 use crate::error::FieldError;
 
 /// Longest token lifetime an application or an administrator may choose: 366 days.
@@ -567,7 +568,63 @@ pub struct SecretHash {
     pub expires_at: Option<i64>,
 }
 
+/// An audience an application's tokens may name (`aud`, RFC 8707 `resource`): 1 to 512
+/// characters without whitespace or hidden characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Audience(String);
+string_newtype!(Audience);
+
+impl Audience {
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldError> {
+        check_visible_text(field, value)?;
+        if value.is_empty() || value.len() > 512 || value.contains(char::is_whitespace) {
+            return Err(FieldError::new(
+                field,
+                "an audience is a non-empty string without spaces",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn parse_list<S: AsRef<str>>(field: &str, values: &[S]) -> Result<Vec<Self>, FieldError> {
+        parse_each(field, values, Self::parse)
+    }
+}
+
+/// A role shown in Keycloak-style tokens (`resource_access`): 1 to 128 characters,
+/// none of them hidden.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Role(String);
+string_newtype!(Role);
+
+impl Role {
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldError> {
+        if value.is_empty() || value.len() > 128 {
+            return Err(FieldError::new(field, "a role is 1 to 128 characters"));
+        }
+        check_visible_text(field, value)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn parse_list<S: AsRef<str>>(field: &str, values: &[S]) -> Result<Vec<Self>, FieldError> {
+        parse_each(field, values, Self::parse)
+    }
+}
+
+/// Parses every value of a list with `parse`; the error is the first value's that does
+/// not parse.
+fn parse_each<T, S: AsRef<str>>(
+    field: &str,
+    values: &[S],
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+) -> Result<Vec<T>, FieldError> {
+    values.iter().map(|v| parse(field, v.as_ref())).collect()
+}
+
 /// A client of a realm: who it is, how it authenticates, what tokens it gets.
+///
+/// Built only from parsed values, when it is created or read from the store: the keys a
+/// client authenticates with are parsed then, and never again per request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Application {
     pub realm_id: String,
@@ -582,11 +639,11 @@ pub struct Application {
     pub token_format: Option<TokenFormat>,
     pub refresh_token_ttl: Option<TokenTtl>,
     pub auth_methods: Vec<AuthMethod>,
-    pub public_key: Option<String>,
-    pub jwks: Option<serde_json::Value>,
-    pub audiences: Vec<String>,
+    pub public_key: Option<PublicKeyPem>,
+    pub jwks: Option<Jwks>,
+    pub audiences: Vec<Audience>,
     /// Roles shown in Keycloak-style tokens (`resource_access`).
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     /// Tokens granted per minute and per UTC day (no limit by default).
     pub quota: Quota,
     /// Tokens issued before this instant (unix milliseconds) are dead.
@@ -607,6 +664,13 @@ impl Application {
 
     pub fn format_in(&self, realm: &Realm) -> TokenFormat {
         self.token_format.unwrap_or(realm.token_format)
+    }
+
+    /// The keys a `private_key_jwt` assertion may be signed with: the PEM key, then
+    /// every usable key of the JWKS.
+    pub fn assertion_keys(&self) -> impl Iterator<Item = &VerifyingKey> {
+        let pem = self.public_key.iter().map(PublicKeyPem::verifying_key);
+        pem.chain(self.jwks.iter().flat_map(|jwks| jwks.keys()))
     }
 }
 

@@ -63,6 +63,21 @@ impl OAuthError {
         Self::InvalidClient(description.into())
     }
 
+    /// The registered OAuth error codes that [`OAuthError::code`] returns (RFC 6749
+    /// §5.2 and §4.1.2.1, RFC 8707 §2), in a fixed order: the metrics count refused
+    /// token requests by them. `quota_exceeded`, an extension of ours, is not one.
+    pub const REGISTERED_CODES: [&'static str; 9] = [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_target",
+        "server_error",
+        "temporarily_unavailable",
+    ];
+
     /// The RFC 6749 error code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -138,5 +153,36 @@ impl From<StoreError> for ManageError {
             StoreError::Conflict(what) => Self::Conflict(what),
             other => Self::Store(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_but_our_extension_is_a_registered_one() {
+        let d = || Cow::Borrowed("");
+        let all = [
+            OAuthError::InvalidRequest(d()),
+            OAuthError::InvalidClient(d()),
+            OAuthError::InvalidGrant(d()),
+            OAuthError::UnauthorizedClient(d()),
+            OAuthError::UnsupportedGrantType(d()),
+            OAuthError::InvalidScope(d()),
+            OAuthError::InvalidTarget(d()),
+            OAuthError::ServerError(d()),
+            OAuthError::TemporarilyUnavailable(d()),
+            OAuthError::QuotaExceeded {
+                description: d(),
+                retry_after_s: 1,
+            },
+        ];
+        let registered: Vec<&str> = all
+            .iter()
+            .map(OAuthError::code)
+            .filter(|code| *code != "quota_exceeded")
+            .collect();
+        assert_eq!(registered, OAuthError::REGISTERED_CODES);
     }
 }

@@ -407,8 +407,10 @@ impl Authority {
         };
         let keycloak = dialect == Dialect::Keycloak;
         let username = keycloak.then(|| format!("service-account-{}", app.client_id));
-        let resource_access = (keycloak && !app.roles.is_empty())
-            .then(|| serde_json::json!({ app.client_id.as_str(): { "roles": app.roles } }));
+        let resource_access = (keycloak && !app.roles.is_empty()).then(|| {
+            let roles: Vec<&str> = app.roles.iter().map(|r| r.as_str()).collect();
+            serde_json::json!({ app.client_id.as_str(): { "roles": roles } })
+        });
         let claims = AccessClaims {
             iss: &realm.issuer,
             sub: app.client_id.as_str(),
@@ -699,10 +701,14 @@ fn negotiate_scope(app: &Application, requested: Option<&str>) -> Result<ScopeSe
 /// RFC 8707: each `resource` must be one of the application's audiences.
 fn negotiate_audiences(app: &Application, resources: &[String]) -> Result<Vec<String>, OAuthError> {
     if resources.is_empty() {
-        return Ok(app.audiences.clone());
+        return Ok(app
+            .audiences
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect());
     }
     for resource in resources {
-        if !app.audiences.contains(resource) {
+        if !app.audiences.iter().any(|a| a.as_str() == resource) {
             return Err(OAuthError::InvalidTarget(
                 format!("resource {resource} is not an audience of this application").into(),
             ));

@@ -1,6 +1,6 @@
-//! The admin listener: the management API of docs/contract.md §5, every request
-//! authenticated with the admin key, beside the dashboard (`dashboard/`), which signs
-//! people in with it.
+//! The admin API: the management API of docs/contract.md §5, every request
+//! authenticated with the admin key. It answers whatever the dashboard's pages do not
+//! (`admin_listener.rs` puts the two together).
 
 use std::sync::Arc;
 
@@ -14,30 +14,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
-use tessera_core::{Authority, ManageError};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
+use tessera_core::ManageError;
 
-use crate::config::SecretString;
+use crate::admin_state::AdminState;
+use crate::body::read_body;
 use crate::errors::AdminFailure;
-use crate::limiter::{AuthGuard, Peer, PeerAddr};
+use crate::limiter::{Peer, PeerAddr};
 use crate::operations::{self, Actor};
-use crate::request::{bearer_token, read_body};
-
-pub struct AdminState {
-    pub authority: Arc<Authority>,
-    pub admin_key: SecretString,
-    pub body_limit: usize,
-    /// Failed-authentication limits for the admin key (API and dashboard sign-in).
-    pub guard: Arc<AuthGuard>,
-}
+use crate::request::bearer_token;
 
 type AppState = State<Arc<AdminState>>;
 type Answer = Result<Response, AdminFailure>;
 
+/// The API's routes, each behind the admin key; unknown paths are its JSON 404.
 pub fn router(state: Arc<AdminState>) -> Router {
-    let api = Router::new()
+    Router::new()
         .route("/admin/v1/realms", get(list_realms).post(create_realm))
         .route(
             "/admin/v1/realms/{realm}",
@@ -77,16 +68,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
             state.clone(),
             require_admin_key,
         ))
-        .with_state(state.clone());
-    // The dashboard's pages take a session instead of the admin key; everything else
-    // on this listener is the API.
-    crate::dashboard::router(state)
-        .fallback_service(api)
-        .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            axum::http::header::AUTHORIZATION,
-        ]))
+        .with_state(state)
 }
 
 async fn require_admin_key(State(state): AppState, request: Request, next: Next) -> Response {

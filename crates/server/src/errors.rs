@@ -1,12 +1,14 @@
-//! The one place where errors become HTTP: status, JSON body and `WWW-Authenticate`.
+//! The one place where errors become HTTP: status, JSON body and `WWW-Authenticate`,
+//! for the public listener ([`PublicError`]) and the admin listener ([`AdminFailure`],
+//! whose status the dashboard reads too).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::{ManageError, OAuthError, StoreError};
 use tessera_proto::{AdminError, ErrorResponse};
 
+use crate::body::BodyError;
 use crate::limiter::TooManyFailures;
-use crate::request::BodyError;
 
 /// An error of a public OAuth endpoint.
 #[derive(Debug)]
@@ -25,6 +27,29 @@ pub enum PublicError {
     /// No route (404) or wrong method (405).
     NotFound,
     MethodNotAllowed,
+    /// `/verify` without a bearer token that checks out: 401 with the RFC 6750 §3.1
+    /// challenge, and no JSON (a reverse proxy reads only the status).
+    InvalidToken,
+    /// `/readyz` while the store does not answer (503).
+    NotReady,
+}
+
+impl PublicError {
+    /// The `error` code its JSON body carries (also what the metrics count a refused
+    /// token request by); `None` for the answers that have no such body.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::OAuth(err) => Some(err.code()),
+            Self::TooManyFailures(_) => Some("invalid_client"),
+            Self::PayloadTooLarge(_)
+            | Self::BodyTimedOut
+            | Self::UnsupportedMediaType
+            | Self::UnknownRealm
+            | Self::MethodNotAllowed => Some("invalid_request"),
+            Self::NotFound => Some("not_found"),
+            Self::InvalidToken | Self::NotReady => None,
+        }
+    }
 }
 
 impl From<OAuthError> for PublicError {
@@ -78,6 +103,7 @@ fn json_error(status: StatusCode, code: &str, description: Option<String>) -> Re
 
 impl IntoResponse for PublicError {
     fn into_response(self) -> Response {
+        let code = self.code().unwrap_or_default();
         match self {
             Self::OAuth(err) => {
                 let status = match &err {
@@ -87,8 +113,7 @@ impl IntoResponse for PublicError {
                     OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::BAD_REQUEST,
                 };
-                let mut response =
-                    json_error(status, err.code(), Some(err.description().to_owned()));
+                let mut response = json_error(status, code, Some(err.description().to_owned()));
                 match err {
                     // A 401 always names the scheme to use, however the client tried.
                     OAuthError::InvalidClient(_) => {
@@ -109,18 +134,18 @@ impl IntoResponse for PublicError {
             }
             Self::PayloadTooLarge(limit) => json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
+                code,
                 Some(format!("the request body is over {limit} bytes")),
             ),
             Self::BodyTimedOut => closing(json_error(
                 StatusCode::REQUEST_TIMEOUT,
-                "invalid_request",
+                code,
                 Some("the request body did not arrive in time".to_owned()),
             )),
             Self::TooManyFailures(limited) => retry_after(
                 json_error(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "invalid_client",
+                    code,
                     Some(format!(
                         "too many failed client authentications; slow down and retry after {} s",
                         limited.retry_after_s
@@ -130,33 +155,52 @@ impl IntoResponse for PublicError {
             ),
             Self::UnsupportedMediaType => json_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_request",
+                code,
                 Some("send application/x-www-form-urlencoded or application/json".to_owned()),
             ),
             Self::UnknownRealm => json_error(
                 StatusCode::NOT_FOUND,
-                "invalid_request",
+                code,
                 Some("no such realm".to_owned()),
             ),
-            Self::NotFound => json_error(StatusCode::NOT_FOUND, "not_found", None),
+            Self::NotFound => json_error(StatusCode::NOT_FOUND, code, None),
             Self::MethodNotAllowed => json_error(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
+                code,
                 Some("method not allowed on this path".to_owned()),
             ),
+            Self::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                )],
+                "Unauthorized",
+            )
+                .into_response(),
+            Self::NotReady => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "store unavailable"})),
+            )
+                .into_response(),
         }
     }
 }
 
-/// An error of the admin API.
+/// Why the admin listener refuses a request. The admin API answers it as JSON
+/// ([`IntoResponse`]), the dashboard as a page in its own words; both take the status
+/// from [`AdminFailure::status`], the one table of the admin listener.
 #[derive(Debug)]
 pub enum AdminFailure {
     Manage(ManageError),
+    /// No admin key, or the wrong one (401; the API adds its Bearer challenge).
     Unauthorized,
     BadBody {
         field: Option<String>,
         message: String,
     },
+    /// A dashboard form whose form token does not match (403); the API has no forms.
+    StaleForm,
     PayloadTooLarge(usize),
     BodyTimedOut,
     TooManyFailures(TooManyFailures),
@@ -178,6 +222,83 @@ impl From<BodyError> for AdminFailure {
     }
 }
 
+impl From<TooManyFailures> for AdminFailure {
+    fn from(err: TooManyFailures) -> Self {
+        Self::TooManyFailures(err)
+    }
+}
+
+impl AdminFailure {
+    /// The HTTP status, for the admin API and the dashboard alike.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Manage(err) => manage_status(err),
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BadBody { .. } => StatusCode::BAD_REQUEST,
+            Self::StaleForm => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// The `error` code of the admin API's JSON body.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Manage(err) => manage_code(err),
+            Self::Unauthorized => "unauthorized",
+            Self::BadBody { .. } => "invalid_request",
+            Self::StaleForm => "forbidden",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::BodyTimedOut => "request_timeout",
+            Self::TooManyFailures(_) => "too_many_requests",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+/// The status of a failed management operation. The dashboard reads it for the forms
+/// it shows again with the error beside a field.
+pub fn manage_status(err: &ManageError) -> StatusCode {
+    match err {
+        ManageError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ManageError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ManageError::Conflict(_) => StatusCode::CONFLICT,
+        ManageError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ManageError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        ManageError::Store(_) | ManageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn manage_code(err: &ManageError) -> &'static str {
+    match err {
+        ManageError::Invalid(_) => "invalid_field",
+        ManageError::NotFound { .. } => "not_found",
+        ManageError::Conflict(_) => "conflict",
+        ManageError::Forbidden(_) => "forbidden",
+        ManageError::Store(StoreError::Unavailable(_)) => "unavailable",
+        ManageError::Store(_) | ManageError::Internal(_) => "internal",
+    }
+}
+
+/// Logs a management failure that is the server's and not the request's (its detail
+/// is for the log only: answers say no more than the status). Called once for each
+/// answer, by whichever front end gives it.
+pub fn log_manage_failure(err: &ManageError) {
+    match err {
+        ManageError::Store(StoreError::Unavailable(message)) => {
+            tracing::error!(%message, "store unavailable");
+        }
+        ManageError::Store(other) => tracing::error!(error = %other, "store failure"),
+        ManageError::Internal(message) => tracing::error!(%message, "internal failure"),
+        ManageError::Invalid(_)
+        | ManageError::NotFound { .. }
+        | ManageError::Conflict(_)
+        | ManageError::Forbidden(_) => {}
+    }
+}
+
 fn admin_json(status: StatusCode, code: &str, message: String, field: Option<String>) -> Response {
     (
         status,
@@ -192,99 +313,54 @@ fn admin_json(status: StatusCode, code: &str, message: String, field: Option<Str
 
 impl IntoResponse for AdminFailure {
     fn into_response(self) -> Response {
-        match self {
+        let (status, code) = (self.status(), self.code());
+        let (message, field) = match self {
             Self::Unauthorized => {
                 let mut response = admin_json(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                    status,
+                    code,
                     "send Authorization: Bearer <admin key>".to_owned(),
                     None,
                 );
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                response
+                return response;
             }
-            Self::BadBody { field, message } => {
-                admin_json(StatusCode::BAD_REQUEST, "invalid_request", message, field)
+            Self::TooManyFailures(limited) => {
+                let message = format!(
+                    "too many requests with a wrong admin key; retry after {} s",
+                    limited.retry_after_s
+                );
+                return retry_after(admin_json(status, code, message, None), limited);
             }
-            Self::TooManyFailures(limited) => retry_after(
-                admin_json(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_requests",
-                    format!(
-                        "too many requests with a wrong admin key; retry after {} s",
-                        limited.retry_after_s
-                    ),
-                    None,
-                ),
-                limited,
-            ),
-            Self::BodyTimedOut => closing(admin_json(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body did not arrive in time".to_owned(),
-                None,
-            )),
-            Self::PayloadTooLarge(limit) => admin_json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body is over {limit} bytes"),
-                None,
-            ),
-            Self::NotFound => admin_json(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such route".to_owned(),
-                None,
-            ),
-            Self::Manage(err) => match err {
-                ManageError::Invalid(field) => admin_json(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_field",
-                    field.message,
-                    Some(field.field),
-                ),
-                ManageError::NotFound { what, name } => admin_json(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("{what} {name} not found"),
-                    None,
-                ),
-                ManageError::Conflict(message) => {
-                    admin_json(StatusCode::CONFLICT, "conflict", message, None)
+            Self::BodyTimedOut => {
+                let message = "the request body did not arrive in time".to_owned();
+                return closing(admin_json(status, code, message, None));
+            }
+            Self::BadBody { field, message } => (message, field),
+            Self::StaleForm => ("the form has expired".to_owned(), None),
+            Self::PayloadTooLarge(limit) => {
+                (format!("the request body is over {limit} bytes"), None)
+            }
+            Self::NotFound => ("no such route".to_owned(), None),
+            Self::Manage(err) => {
+                log_manage_failure(&err);
+                match err {
+                    ManageError::Invalid(field) => (field.message, Some(field.field)),
+                    ManageError::NotFound { what, name } => {
+                        (format!("{what} {name} not found"), None)
+                    }
+                    ManageError::Conflict(message) => (message, None),
+                    ManageError::Forbidden(message) => (message.to_owned(), None),
+                    ManageError::Store(StoreError::Unavailable(_)) => {
+                        ("the store is unavailable; try again".to_owned(), None)
+                    }
+                    ManageError::Store(_) => ("the store failed".to_owned(), None),
+                    ManageError::Internal(_) => ("internal error".to_owned(), None),
                 }
-                ManageError::Forbidden(message) => {
-                    admin_json(StatusCode::FORBIDDEN, "forbidden", message.to_owned(), None)
-                }
-                ManageError::Store(StoreError::Unavailable(message)) => {
-                    tracing::error!(%message, "store unavailable");
-                    admin_json(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "the store is unavailable; try again".to_owned(),
-                        None,
-                    )
-                }
-                ManageError::Store(other) => {
-                    tracing::error!(error = %other, "store failure");
-                    admin_json(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "the store failed".to_owned(),
-                        None,
-                    )
-                }
-                ManageError::Internal(message) => {
-                    tracing::error!(%message, "internal failure");
-                    admin_json(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "internal error".to_owned(),
-                        None,
-                    )
-                }
-            },
-        }
+            }
+        };
+        admin_json(status, code, message, field)
     }
 }

@@ -1,7 +1,10 @@
 //! Tessera's HTTP side: the public OAuth endpoints, the admin API, configuration, and
 //! start-up. Only this crate knows HTTP.
 
-pub mod admin;
+mod admin;
+mod admin_listener;
+mod admin_state;
+mod body;
 pub mod config;
 mod dashboard;
 mod errors;
@@ -289,7 +292,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             metrics.clone(),
         )),
     });
-    let admin_state = Arc::new(admin::AdminState {
+    let admin_state = Arc::new(admin_state::AdminState {
         authority: authority.clone(),
         admin_key,
         body_limit: config.body_limit,
@@ -320,7 +323,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ),
         (
             admin_listener,
-            admin::router(admin_state),
+            admin_listener::router(admin_state),
             config.admin_connections.clone(),
             admin_tls,
         ),

@@ -16,7 +16,8 @@
 //! sending a whole request is closed to make room for the new one: a flood of slow
 //! sockets cannot keep out clients that ask at once, and connections already serving
 //! requests are never the ones closed. Nothing is set up for a connection (no HTTP
-//! buffers, no TLS state) before its first byte arrives. Each listener has its own
+//! buffers, no TLS state) before its first byte arrives, and no HTTP state before its
+//! first request head is whole: until then it holds a small buffer of its own. Each listener has its own
 //! caps, so a flooded public listener never starves the admin one.
 
 use std::collections::HashMap;
@@ -34,7 +35,7 @@ use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -75,6 +76,10 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// How often the queue of connections that may be evicted is cleared of those that
+/// cannot be any more.
+const TIDY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Serves `router` on `listener` (over TLS with `tls`) until `stopped` turns true,
 /// then stops accepting, lets in-flight requests finish for at most
 /// `shutdown_timeout`, and closes the rest.
@@ -92,10 +97,13 @@ pub async fn serve(
     let newcomers = Newcomers::default();
     let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut tidy = tokio::time::interval(TIDY_INTERVAL);
+    tidy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = turned_true(&mut stopped) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = tidy.tick() => newcomers.prune(),
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
@@ -131,7 +139,6 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
                 let newcomer = newcomers.admit(limits.max_connections);
                 let (router, limits, draining) = (router.clone(), limits.clone(), draining.clone());
                 let tls = tls.as_ref().map(|tls| tls.acceptor());
@@ -142,18 +149,40 @@ pub async fn serve(
                         Ok(Ok(())) => {}
                         _ => return,
                     }
+                    // The HTTP state (and the TLS state's buffers) is made only once the
+                    // first request's head is whole: boxed, so that the task of a
+                    // connection still waiting for it stays a few hundred bytes.
                     match tls {
-                        None => connection(stream, peer, router, limits, draining, held).await,
+                        None => {
+                            let mut stream = stream;
+                            let Some(head) = first_head(&mut stream, &peer, limits.header_timeout).await
+                            else {
+                                return;
+                            };
+                            // Answers go out at once (only a client that asked pays the call).
+                            let _ = stream.set_nodelay(true);
+                            Box::pin(connection(stream, head, peer, router, limits, draining, held)).await;
+                        }
                         Some(acceptor) => {
+                            let _ = stream.set_nodelay(true);
                             // The handshake counts as part of the first request's head.
-                            let handshake = acceptor.accept(stream);
-                            match tokio::time::timeout(limits.header_timeout, handshake).await {
-                                Ok(Ok(stream)) => {
-                                    connection(stream, peer, router, limits, draining, held).await;
+                            let handshake = Box::pin(acceptor.accept(stream));
+                            let mut stream = match tokio::time::timeout(limits.header_timeout, handshake).await {
+                                Ok(Ok(stream)) => Box::new(stream),
+                                Ok(Err(err)) => {
+                                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                                    return;
                                 }
-                                Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                            }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let Some(head) = first_head(&mut stream, &peer, limits.header_timeout).await
+                            else {
+                                return;
+                            };
+                            Box::pin(connection(stream, head, peer, router, limits, draining, held)).await;
                         }
                     }
                 };
@@ -197,10 +226,11 @@ fn refused(peer: SocketAddr, why: &str) {
     tracing::debug!(%peer, why, "connection refused");
 }
 
-/// One connection, from its first byte (or handshake) to close. `held` is its place
-/// under both caps, and its entry among the newcomers.
+/// One connection, from its first request's head (already read) to close. `held` is
+/// its place under both caps, and its entry among the newcomers.
 async fn connection<S>(
     stream: S,
+    head: Vec<u8>,
     peer: SocketAddr,
     router: Router,
     limits: Arc<ConnectionLimits>,
@@ -211,7 +241,7 @@ async fn connection<S>(
 {
     let (_permit, _slot, newcomer) = held;
     let phase = Arc::new(Phase::new());
-    let io = TokioIo::new(Watched::new(stream, phase.clone(), &limits));
+    let io = TokioIo::new(Watched::new(stream, head, phase.clone(), &limits));
     let body_timeout = limits.body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         phase.serving();
@@ -243,6 +273,65 @@ async fn connection<S>(
         served.as_mut().graceful_shutdown();
         let _ = served.await;
     }
+}
+
+// ----- the first request's head --------------------------------------------------------
+
+/// What the first head is read into at first; most token requests' heads fit.
+const HEAD_START: usize = 512;
+/// Past this, the head is handed to HTTP as it is, which reads on and refuses what is
+/// too large exactly as for any later request.
+const HEAD_LIMIT: usize = 8 * 1024;
+/// As many header lines as HTTP accepts (hyper's default).
+const MAX_HEADERS: usize = 100;
+
+/// Reads the first request's head into a small buffer of its own, before any HTTP state
+/// exists for the connection: a client whose head dribbles in (or never ends) holds a
+/// few hundred bytes, not HTTP's buffers. It ends when the head is whole, is no HTTP
+/// at all (HTTP then answers it as before), or reaches [`HEAD_LIMIT`]; `None` when the
+/// client leaves, fails or takes longer than `timeout`.
+async fn first_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: &SocketAddr,
+    timeout: Duration,
+) -> Option<Vec<u8>> {
+    let reading = async {
+        let mut head = Vec::with_capacity(HEAD_START);
+        loop {
+            if head.len() == head.capacity() {
+                head.reserve(head.len());
+            }
+            let before = head.len();
+            match stream.read_buf(&mut head).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            // Parsed again only when a line ended (or on the first bytes, so that what
+            // is not HTTP is handed on at once): a head sent a byte at a time costs a
+            // parse per line, not per byte.
+            let line_ended = head.get(before..).is_some_and(|new| new.contains(&b'\n'));
+            if (before == 0 || line_ended) && !head_incomplete(&head) {
+                return Some(head);
+            }
+            if head.len() >= HEAD_LIMIT {
+                return Some(head);
+            }
+        }
+    };
+    let head = tokio::time::timeout(timeout, reading).await.ok().flatten();
+    if head.is_none() {
+        tracing::debug!(%peer, "no whole request head in time");
+    }
+    head
+}
+
+/// Whether these bytes are the beginning of a request head that is still arriving.
+fn head_incomplete(bytes: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    matches!(
+        httparse::Request::new(&mut headers).parse(bytes),
+        Ok(httparse::Status::Partial)
+    )
 }
 
 // ----- making room when full ----------------------------------------------------------
@@ -300,6 +389,18 @@ impl Newcomers {
         }
         queue.push_back(newcomer.clone());
         newcomer
+    }
+
+    /// Forgets the connections that settled or closed, and gives back the room a flood
+    /// made the queue take: run when the listener is quiet, so that what a flood left
+    /// behind does not stay until the next one.
+    fn prune(&self) {
+        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        queue.retain(|n| n.state.load(Ordering::Acquire) == WAITING);
+        let waiting = queue.len();
+        if queue.capacity() > 4 * waiting + 1024 {
+            queue.shrink_to(2 * waiting);
+        }
     }
 
     /// Closes the connection that has waited longest without beginning a request.
@@ -365,9 +466,12 @@ impl Phase {
 }
 
 /// The socket, closing itself when the phase it is in has lasted too long: a silent
-/// or slow head is an error (`TimedOut`), an idle connection simply ends.
+/// or slow head is an error (`TimedOut`), an idle connection simply ends. It first
+/// gives back the bytes read before HTTP took over ([`first_head`]).
 struct Watched<S> {
     inner: S,
+    read: Vec<u8>,
+    at: usize,
     phase: Arc<Phase>,
     header_timeout: Duration,
     idle_timeout: Duration,
@@ -375,9 +479,11 @@ struct Watched<S> {
 }
 
 impl<S> Watched<S> {
-    fn new(inner: S, phase: Arc<Phase>, limits: &ConnectionLimits) -> Self {
+    fn new(inner: S, read: Vec<u8>, phase: Arc<Phase>, limits: &ConnectionLimits) -> Self {
         Self {
             inner,
+            read,
+            at: 0,
             phase,
             header_timeout: limits.header_timeout,
             idle_timeout: limits.idle_timeout,
@@ -401,6 +507,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(unread) = self.read.get(self.at..).filter(|rest| !rest.is_empty()) {
+            let n = buf.remaining().min(unread.len());
+            buf.put_slice(unread.get(..n).unwrap_or_default());
+            self.at += n;
+            if self.at == self.read.len() {
+                (self.read, self.at) = (Vec::new(), 0);
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
@@ -565,6 +680,49 @@ impl Drop for AddressSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `first_head` on what a client sends in these pieces, a pause between each.
+    async fn head_of(pieces: &[&[u8]]) -> Option<Vec<u8>> {
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let pieces: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
+        let sending = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for piece in pieces {
+                client.write_all(&piece).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            client
+        });
+        let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
+        let head = first_head(&mut server, &peer, Duration::from_millis(500)).await;
+        drop(sending.await.unwrap());
+        head
+    }
+
+    #[tokio::test]
+    async fn the_first_head_is_read_whole_before_http_takes_over() {
+        let head: &[&[u8]] = &[
+            b"POST /token HTTP/1.1\r\nHost: a",
+            b"\r\nContent-Length: 2\r\n",
+            b"\r\nab",
+        ];
+        assert_eq!(head_of(head).await.unwrap(), head.concat());
+        // Bare line feeds end a head too, as HTTP accepts them.
+        assert!(
+            head_of(&[b"GET /healthz HTTP/1.1\n", b"\n"])
+                .await
+                .is_some()
+        );
+        // What is not HTTP is handed on at once, for HTTP to answer as it always has.
+        let hello = [0x16, 0x03, 0x01, 0x00, 0x05];
+        assert_eq!(head_of(&[&hello]).await.unwrap(), hello);
+        // Too long: handed on at the limit, HTTP reads on and refuses it.
+        let long = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; HEAD_LIMIT]].concat();
+        assert!(head_of(&[&long]).await.unwrap().len() >= HEAD_LIMIT);
+        // A head that stops, or a client that leaves: nothing for HTTP.
+        assert!(head_of(&[b"GET / HTTP/1.1\r\nHost"]).await.is_none());
+        assert!(head_of(&[]).await.is_none());
+    }
 
     #[test]
     fn an_address_leaves_the_map_with_its_last_connection() {

@@ -3,17 +3,10 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const ERROR_CODES: [&str; 9] = [
-    "invalid_request",
-    "invalid_client",
-    "invalid_grant",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "invalid_target",
-    "server_error",
-    "temporarily_unavailable",
-];
+use tessera_core::OAuthError;
+
+/// Refused token requests are counted by these codes; others (`quota_exceeded`) are not.
+const ERROR_CODES: &[&str] = &OAuthError::REGISTERED_CODES;
 
 #[derive(Debug, Default)]
 pub struct Metrics {

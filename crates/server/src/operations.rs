@@ -5,11 +5,12 @@
 pub use tessera_core::Actor;
 use tessera_core::NewApplication;
 use tessera_core::NewRealm;
-use tessera_core::client_keys;
+use tessera_core::client_keys::{Jwks, PublicKeyPem};
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota, RealmName,
-    ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling, key_rotation,
+    Application, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota,
+    RealmName, Role, ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    key_rotation,
 };
 use tessera_core::error::{FieldError, ManageError};
 use tessera_core::store::{AppQuery, AuditQuery, USAGE_KEPT_HOURS};
@@ -72,10 +73,10 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
             .iter()
             .map(|m| m.as_str().to_owned())
             .collect(),
-        public_key: app.public_key.clone(),
-        jwks: app.jwks.clone(),
-        audiences: app.audiences.clone(),
-        roles: app.roles.clone(),
+        public_key: app.public_key.as_ref().map(|k| k.as_str().to_owned()),
+        jwks: app.jwks.as_ref().map(|j| j.document().clone()),
+        audiences: app.audiences.iter().map(|a| a.to_string()).collect(),
+        roles: app.roles.iter().map(|r| r.to_string()).collect(),
         quota: (!app.quota.is_unlimited()).then(|| QuotaView {
             per_minute: app.quota.per_minute.map(u64::from),
             per_day: app.quota.per_day.map(u64::from),
@@ -403,8 +404,8 @@ pub async fn create_application(
             .as_deref()
             .map(parse_methods)
             .transpose()?,
-        public_key: input.public_key.map(|pem| check_pem(&pem)).transpose()?,
-        jwks: input.jwks.map(check_jwks).transpose()?,
+        public_key: input.public_key,
+        jwks: input.jwks,
         audiences: input.audiences.unwrap_or_default(),
         roles: input.roles.unwrap_or_default(),
         quota: parse_quota(input.quota.as_ref())?,
@@ -466,16 +467,22 @@ pub async fn update_application(
                 app.auth_methods = parse_methods(methods)?;
             }
             if let Some(pem) = &patch.public_key {
-                app.public_key = pem.as_deref().map(check_pem).transpose()?;
+                app.public_key = pem
+                    .as_deref()
+                    .map(|pem| PublicKeyPem::parse("public_key", pem))
+                    .transpose()?;
             }
             if let Some(jwks) = &patch.jwks {
-                app.jwks = jwks.clone().map(check_jwks).transpose()?;
+                app.jwks = jwks
+                    .clone()
+                    .map(|jwks| Jwks::parse("jwks", jwks))
+                    .transpose()?;
             }
             if let Some(audiences) = &patch.audiences {
-                app.audiences.clone_from(audiences);
+                app.audiences = Audience::parse_list("audiences", audiences)?;
             }
             if let Some(roles) = &patch.roles {
-                app.roles.clone_from(roles);
+                app.roles = Role::parse_list("roles", roles)?;
             }
             if let Some(quota) = &patch.quota {
                 app.quota = parse_quota(quota.as_ref())?;
@@ -636,15 +643,4 @@ fn parse_methods(methods: &[String]) -> Result<Vec<AuthMethod>, FieldError> {
         }
     }
     Ok(out)
-}
-
-/// A PEM public key that parses (RSA, P-256 or Ed25519).
-fn check_pem(pem: &str) -> Result<String, FieldError> {
-    client_keys::parse_pem("public_key", pem)?;
-    Ok(pem.trim().to_owned())
-}
-
-fn check_jwks(jwks: serde_json::Value) -> Result<serde_json::Value, FieldError> {
-    client_keys::parse_jwks("jwks", &jwks)?;
-    Ok(jwks)
 }

@@ -20,10 +20,11 @@ use tessera_proto::{ActiveToken, InactiveToken, Introspection, Metadata, TokenRe
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::body::read_body;
 use crate::errors::PublicError;
 use crate::limiter::{AuthGuard, Peer};
 use crate::metrics::Metrics;
-use crate::request::{Params, bearer_token, client_auth, read_body};
+use crate::request::{Params, bearer_token, client_auth};
 
 pub struct PublicState {
     pub authority: Arc<Authority>,
@@ -218,9 +219,7 @@ async fn token_in_dialect(
     let result = token_inner(state, realm, peer, headers, body, dialect).await;
     match &result {
         Ok(_) => state.metrics.token_issued(),
-        Err(PublicError::OAuth(err)) => state.metrics.token_failed(err.code()),
-        Err(PublicError::TooManyFailures(_)) => state.metrics.token_failed("invalid_client"),
-        Err(_) => state.metrics.token_failed("invalid_request"),
+        Err(err) => state.metrics.token_failed(err.code().unwrap_or_default()),
     }
     result
 }
@@ -481,15 +480,7 @@ async fn verify(State(state): AppState, RealmCtx(realm): RealmCtx, headers: Head
     let info = bearer_token(&headers).and_then(|token| state.authority.check(&realm, token));
     state.metrics.verified(info.is_some());
     let Some(info) = info else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            )],
-            "Unauthorized",
-        )
-            .into_response();
+        return PublicError::InvalidToken.into_response();
     };
     let mut response = (StatusCode::OK, "OK").into_response();
     let out = response.headers_mut();
@@ -514,11 +505,7 @@ async fn readyz(State(state): AppState) -> Response {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "store unavailable"})),
-            )
-                .into_response()
+            PublicError::NotReady.into_response()
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use tessera_core::replay::ReplayCache;
 use tessera_core::store::Store;
+use tessera_test_support::postgres::Schema;
 
 const PER_RUN: u32 = 4000;
 const RUNS: usize = 5;
@@ -81,12 +82,9 @@ async fn main() {
         per_claim(&sqlite, CALLERS).await
     );
 
-    let postgres = std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!("tessera_bench_{}", std::process::id());
-    match sqlx_schema(&postgres, &schema, true).await {
-        Ok(url) => {
-            let pg = tessera_store::open(&url).await.unwrap();
+    match Schema::create("tessera_bench").await {
+        Ok(schema) => {
+            let pg = tessera_store::open(schema.url()).await.unwrap();
             println!(
                 "PostgreSQL claim_once, 1 caller   {:8.2} µs per value",
                 per_claim(&pg, 1).await
@@ -95,29 +93,7 @@ async fn main() {
                 "PostgreSQL claim_once, {CALLERS} callers {:8.2} µs per value",
                 per_claim(&pg, CALLERS).await
             );
-            let _ = sqlx_schema(&postgres, &schema, false).await;
         }
         Err(e) => println!("PostgreSQL not measured: {e}"),
     }
-}
-
-/// Creates (or drops) a schema of the bench's own; returns the URL that uses it.
-async fn sqlx_schema(server: &str, name: &str, create: bool) -> Result<String, String> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(server)
-        .await
-        .map_err(|e| e.to_string())?;
-    let sql = if create {
-        format!("CREATE SCHEMA {name}")
-    } else {
-        format!("DROP SCHEMA {name} CASCADE")
-    };
-    sqlx::query(&sql)
-        .execute(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let separator = if server.contains('?') { '&' } else { '?' };
-    Ok(format!(
-        "{server}{separator}options=-c%20search_path%3D{name}"
-    ))
 }

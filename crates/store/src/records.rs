@@ -5,9 +5,10 @@
 //! column list beside it, and a migration per database.
 
 use serde::{Deserialize, Serialize};
+use tessera_core::client_keys::{Jwks, PublicKeyPem};
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, HostName, PublicUrl, Quota, Realm, RealmName, ScopeSet,
-    SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, Audience, AuthMethod, ClientId, HostName, PublicUrl, Quota, Realm, RealmName,
+    Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use tessera_core::error::{FieldError, StoreError};
 use tessera_core::store::{AuditRecord, Change, ChangeEntry, Revocation, StoredKey};
@@ -284,10 +285,14 @@ pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> 
             .iter()
             .map(|m| m.as_str().to_owned())
             .collect(),
-        public_key: app.public_key.clone(),
-        jwks: app.jwks.clone(),
-        audiences: app.audiences.clone(),
-        roles: app.roles.clone(),
+        public_key: app.public_key.as_ref().map(|k| k.as_str().to_owned()),
+        jwks: app.jwks.as_ref().map(|j| j.document().clone()),
+        audiences: app
+            .audiences
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
+        roles: app.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         quota: (!app.quota.is_unlimited()).then(|| QuotaData {
             per_minute: app.quota.per_minute.map(u64::from),
             per_day: app.quota.per_day.map(u64::from),
@@ -313,7 +318,17 @@ impl ApplicationRow {
     }
 }
 
+/// Reads an application's row; a row that does not parse is an error naming the
+/// application, so that whoever reads the log knows which one to repair.
 fn application_from_row(row: ApplicationRow) -> Result<Application, StoreError> {
+    let named = format!("application {} of realm {}", row.client_id, row.realm_id);
+    read_application(row).map_err(|err| match err {
+        StoreError::Corrupt(why) => StoreError::Corrupt(format!("{named}: {why}")),
+        other => other,
+    })
+}
+
+fn read_application(row: ApplicationRow) -> Result<Application, StoreError> {
     let data: ApplicationData = serde_json::from_str(&row.data).map_err(corrupt)?;
     Ok(Application {
         realm_id: row.realm_id,
@@ -357,10 +372,21 @@ fn application_from_row(row: ApplicationRow) -> Result<Application, StoreError> 
             .map(|m| AuthMethod::parse("auth_methods", m))
             .collect::<Result<_, _>>()
             .map_err(corrupt_field)?,
-        public_key: data.public_key,
-        jwks: data.jwks,
-        audiences: data.audiences,
-        roles: data.roles,
+        // A key or JWKS that no longer parses makes the row corrupt like any other
+        // field, rather than leave the application with fewer keys than it registered.
+        public_key: data
+            .public_key
+            .as_deref()
+            .map(|pem| PublicKeyPem::parse("public_key", pem))
+            .transpose()
+            .map_err(corrupt_field)?,
+        jwks: data
+            .jwks
+            .map(|jwks| Jwks::parse("jwks", jwks))
+            .transpose()
+            .map_err(corrupt_field)?,
+        audiences: Audience::parse_list("audiences", &data.audiences).map_err(corrupt_field)?,
+        roles: Role::parse_list("roles", &data.roles).map_err(corrupt_field)?,
         quota: match &data.quota {
             Some(q) => Quota::parse("quota", q.per_minute, q.per_day).map_err(corrupt_field)?,
             None => Quota::default(),
@@ -465,5 +491,48 @@ mod tests {
         let written = application_data(&app).unwrap();
         assert!(written.contains(r#""quota":{"per_day":7}"#), "{written}");
         assert_eq!(application_from_row(row(written)).unwrap().quota, app.quota);
+    }
+
+    /// A stored JWKS or public key that no longer parses is not read as "no keys": the
+    /// row is corrupt, and the error names the application and the field.
+    #[test]
+    fn unreadable_key_material_makes_the_row_corrupt() {
+        for (field, value) in [
+            ("jwks", r#"{"keys":"none"}"#),
+            ("jwks", r#"{"keys":[{"kty":"RSA","n":"%%"}]}"#),
+            (
+                "public_key",
+                r#""-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----""#,
+            ),
+            ("audiences", r#"["two words"]"#),
+            ("roles", r#"[""]"#),
+        ] {
+            let mut data: serde_json::Value = serde_json::from_str(
+                r#"{"enabled":true,"secrets":[],"scopes":["read"],"default_scopes":null,
+                "scope_required":false,"token_ttl":3600,"token_format":null,
+                "refresh_token_ttl":null,"auth_methods":["private_key_jwt"],
+                "public_key":null,"jwks":null,"audiences":[],"tokens_valid_after_ms":0}"#,
+            )
+            .unwrap();
+            data[field] = serde_json::from_str(value).unwrap();
+            let data = data.to_string();
+            let row = ApplicationRow {
+                realm_id: "r1".into(),
+                client_id: "billing".into(),
+                name: "n".into(),
+                data,
+                created_at: 0,
+                updated_at: 0,
+            };
+            match application_from_row(row) {
+                Err(StoreError::Corrupt(why)) => {
+                    assert!(
+                        why.starts_with(&format!("application billing of realm r1: {field}: ")),
+                        "{why}"
+                    );
+                }
+                other => panic!("{field} {value}: {other:?}"),
+            }
+        }
     }
 }

@@ -7,12 +7,11 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
 };
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera_client::{ClientCredentials, PrivateKey, TokenRequest};
-use tessera_server::{Config, Running, SecretString};
+use tessera_server::Running;
+use tessera_test_support::pem;
 
 pub const ADMIN_KEY: &str = "client-test-admin-key-0123456789";
 /// 40 characters; the server wants at least 32.
@@ -35,22 +34,13 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_owned(),
-            admin_key: Some(SecretString::new(ADMIN_KEY.into())),
-            master_key: Some(SecretString::new(MASTER_KEY.into())),
-            ..Config::default()
-        };
-        let running = tessera_server::start(config).await.expect("server starts");
+        let started = tessera_test_support::server::start(ADMIN_KEY, MASTER_KEY, |_| {}).await;
         Self {
-            base: format!("http://{}", running.public_addr),
-            admin_base: format!("http://{}", running.admin_addr),
-            running,
+            base: started.public_base(),
+            admin_base: started.admin_base(),
+            running: started.running,
             http: reqwest::Client::new(),
-            _dir: dir,
+            _dir: started.data_dir,
         }
     }
 
@@ -155,19 +145,6 @@ impl TestServer {
                 .to_owned()
         })
     }
-}
-
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// A fresh key pair: the private key as the client reads it, the public key as the

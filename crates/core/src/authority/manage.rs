@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
-use crate::client_keys;
+use crate::client_keys::{Jwks, PublicKeyPem};
 use crate::crypto;
 use crate::directory::RealmEntry;
 use crate::domain::{
-    Application, AuthMethod, ClientId, MAX_TTL_SECS, Realm, RealmName, ScopeSet, SecretHash,
-    SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling, check_visible_text,
+    Application, Audience, AuthMethod, ClientId, MAX_TTL_SECS, Realm, RealmName, Role, ScopeSet,
+    SecretHash, SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling, check_visible_text,
 };
 use crate::error::{FieldError, ManageError, StoreError};
 use crate::quota;
@@ -344,7 +344,16 @@ impl Authority {
         realm: &str,
         new: NewApplication,
     ) -> Result<(Application, String), ManageError> {
+        // A key that does not parse is refused before the realm is looked for, as it was
+        // when the server's operations checked keys first.
+        let public_key = new
+            .public_key
+            .as_deref()
+            .map(|pem| PublicKeyPem::parse("public_key", pem))
+            .transpose()?;
+        let jwks = new.jwks.map(|jwks| Jwks::parse("jwks", jwks)).transpose()?;
         let entry = self.find_realm(realm)?;
+        check_name(&new.name)?;
         let now_s = self.now_s();
         let secret = crypto::random_credential(self.rng.as_ref(), 32);
         let client_id = match new.client_id {
@@ -369,10 +378,10 @@ impl Authority {
             auth_methods: new.auth_methods.unwrap_or_else(|| {
                 vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
             }),
-            public_key: new.public_key,
-            jwks: new.jwks,
-            audiences: new.audiences,
-            roles: new.roles,
+            public_key,
+            jwks,
+            audiences: Audience::parse_list("audiences", &new.audiences)?,
+            roles: Role::parse_list("roles", &new.roles)?,
             quota: new.quota,
             // A client_id may be reused after a deletion; the new application must not
             // inherit tokens its predecessor was given.
@@ -558,12 +567,17 @@ impl Authority {
         {
             self.write().put_application(app.clone());
         }
+        let audiences: Vec<String> = app
+            .audiences
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
         let granted = self
             .mint(
                 &entry,
                 &app,
                 &scope,
-                &app.audiences,
+                &audiences,
                 ttl.unwrap_or(app.token_ttl),
                 Dialect::Standard,
                 None,
@@ -606,11 +620,9 @@ fn app_not_found(client_id: &str) -> ManageError {
 }
 
 /// The rules an application must keep after any change.
+/// What must hold across an application's fields (each field is a parsed value).
 fn validate_application(app: &Application) -> Result<(), FieldError> {
-    if app.name.trim().is_empty() || app.name.len() > 200 {
-        return Err(FieldError::new("name", "a name is 1 to 200 characters"));
-    }
-    check_visible_text("name", &app.name)?;
+    check_name(&app.name)?;
     if let Some(defaults) = &app.default_scopes
         && !defaults.is_subset_of(&app.scopes)
     {
@@ -631,16 +643,8 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
             "private_key_jwt needs a public_key or jwks",
         ));
     }
-    let pem_key = app
-        .public_key
-        .as_deref()
-        .map(|pem| client_keys::parse_pem("public_key", pem))
-        .transpose()?;
-    if let Some(jwks) = &app.jwks {
-        client_keys::parse_jwks("jwks", jwks)?;
-    }
     if app.allows(AuthMethod::SignedCredential) {
-        let bits = pem_key.as_ref().and_then(|k| k.rsa_bits());
+        let bits = app.public_key.as_ref().and_then(|k| k.key().rsa_bits());
         if !bits.is_some_and(|b| (2048..=4096).contains(&b)) {
             return Err(FieldError::new(
                 "public_key",
@@ -648,20 +652,12 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
             ));
         }
     }
-    if app.roles.iter().any(|r| r.is_empty() || r.len() > 128) {
-        return Err(FieldError::new("roles", "a role is 1 to 128 characters"));
-    }
-    for role in &app.roles {
-        check_visible_text("roles", role)?;
-    }
-    for aud in &app.audiences {
-        check_visible_text("audiences", aud)?;
-        if aud.is_empty() || aud.len() > 512 || aud.contains(char::is_whitespace) {
-            return Err(FieldError::new(
-                "audiences",
-                "an audience is a non-empty string without spaces",
-            ));
-        }
-    }
     Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), FieldError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(FieldError::new("name", "a name is 1 to 200 characters"));
+    }
+    check_visible_text("name", name)
 }

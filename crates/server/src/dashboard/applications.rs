@@ -13,10 +13,11 @@ use tessera_proto::{
 
 use super::form::{self, Fields, Form};
 use super::pages::{self, AppList, AppPage};
-use super::{
-    DashState, Dashboard, PAGE_SIZE, Page, SignedIn, done_message, find_realm, html, see_other,
-    show_error,
+use super::site::{
+    DashState, Dashboard, PAGE_SIZE, Page, SignedIn, done_message, field_error, find_realm, html,
+    see_other, show_error,
 };
+use crate::errors;
 use crate::operations;
 
 pub(super) async fn realm_page(
@@ -48,13 +49,13 @@ pub(super) async fn realm_page(
                 });
                 (page.items, next, None, StatusCode::OK)
             }
-            Err(ManageError::Invalid(field)) => (
-                Vec::new(),
-                None,
-                Some(field.message),
-                StatusCode::BAD_REQUEST,
-            ),
-            Err(err) => return Err(state.failure(&who, err)),
+            Err(err) => {
+                let status = errors::manage_status(&err);
+                let ManageError::Invalid(field) = err else {
+                    return Err(state.failure(&who, err));
+                };
+                (Vec::new(), None, Some(field.message), status)
+            }
         };
     let list = AppList {
         realm: &view,
@@ -138,14 +139,11 @@ pub(super) async fn create_app(
     let view = find_realm(&state, &who, &realm)?;
     let mut fields = Fields::new(form);
     let status = match application_create(&fields.form) {
-        Err(field) => {
-            fields.fail(field);
-            StatusCode::BAD_REQUEST
-        }
+        Err(field) => field_error(&mut fields, field),
         Ok(input) => {
             if input.name.is_empty() {
-                fields.fail(FieldError::new("name", "give the application a name"));
-                StatusCode::BAD_REQUEST
+                let field = FieldError::new("name", "give the application a name");
+                field_error(&mut fields, field)
             } else {
                 match operations::create_application(state.authority(), &who.actor, &realm, input)
                     .await
@@ -157,11 +155,12 @@ pub(super) async fn create_app(
                             pages::created(&chrome, &realm, &created),
                         ));
                     }
-                    Err(ManageError::Conflict(message))
+                    Err(err @ ManageError::Conflict(_))
                         if fields.form.text("client_id").is_some() =>
                     {
-                        fields.fail(FieldError::new("client_id", message));
-                        StatusCode::CONFLICT
+                        let status = errors::manage_status(&err);
+                        fields.fail(FieldError::new("client_id", err.to_string()));
+                        status
                     }
                     Err(err) => show_error(&mut fields, err).map_err(|e| state.failure(&who, e))?,
                 }

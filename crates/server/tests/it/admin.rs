@@ -1398,7 +1398,6 @@ async fn usage_counts_tokens_issued_per_hour() {
 
 /// PEM of a PKCS#1 `RSAPublicKey` with the given modulus and exponent (big-endian).
 fn rsa_pem(n: &[u8], e: &[u8]) -> String {
-    use base64::Engine as _;
     fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
         let len = content.len();
@@ -1414,8 +1413,7 @@ fn rsa_pem(n: &[u8], e: &[u8]) -> String {
     }
     let int = |v: &[u8]| tlv(0x02, &[&[0u8][..], v].concat());
     let der = tlv(0x30, &[int(n), int(e)].concat());
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    format!("-----BEGIN RSA PUBLIC KEY-----\n{body}\n-----END RSA PUBLIC KEY-----\n")
+    tessera_test_support::pem("RSA PUBLIC KEY", &der)
 }
 
 /// Input that breaks routing or tokens, or that shows people one thing and is another:

@@ -14,7 +14,8 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tessera_server::{Config, Running, SecretString};
+use tessera_server::{Config, Running};
+use tessera_test_support::postgres::Schema;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 /// 40 characters; the server wants at least 32.
@@ -33,67 +34,6 @@ fn postgres_wanted() -> bool {
         Ok("postgres") => true,
         Ok("sqlite") | Err(_) => false,
         Ok(other) => panic!("TESSERA_TEST_STORE is sqlite or postgres, not {other}"),
-    }
-}
-
-/// A PostgreSQL schema of one test server's own.
-struct Schema {
-    server: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create() -> (Self, String) {
-        use sqlx::Connection;
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let server = std::env::var("TESSERA_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .subsec_nanos();
-        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let name = format!("tessera_http_{}_{nanos}_{count}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&server)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {server} ({e})"));
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create schema");
-        let _ = conn.close().await;
-        let separator = if server.contains('?') { '&' } else { '?' };
-        let url = format!("{server}{separator}options=-c%20search_path%3D{name}");
-        (Self { server, name }, url)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // Drop cannot wait on the test's runtime; a thread with its own can. It is not
-        // joined for long: the server's tasks live on the test's runtime until the test
-        // returns, and one of them may hold a transaction on this schema (a usage flush
-        // cut off mid-way) that DROP SCHEMA would wait for while this thread blocks the
-        // runtime. After five seconds the test goes on, the runtime ends, its
-        // connections close, and the drop completes in the background.
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use sqlx::Connection;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-            let _ = done.send(());
-        });
-        let _ = finished.recv_timeout(std::time::Duration::from_secs(5));
     }
 }
 
@@ -301,35 +241,30 @@ impl TestServer {
 
     /// A server whose configuration `tweak` changed first.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         let (schema, database_url) = if postgres_wanted() {
-            let (schema, url) = Schema::create().await;
+            let schema = Schema::create("tessera_http")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let url = schema.url().to_owned();
             (Some(schema), Some(url))
         } else {
             (None, None)
         };
-        let config = Config {
-            database_url,
-            listen: "127.0.0.1:0".parse().expect("address"),
-            admin_listen: "127.0.0.1:0".parse().expect("address"),
-            data_dir: dir.path().to_owned(),
-            admin_key: Some(SecretString::new(ADMIN_KEY.into())),
-            master_key: Some(SecretString::new(MASTER_KEY.into())),
-            ..Config::default()
-        };
-        let mut config = config;
-        tweak(&mut config);
-        let running = tessera_server::start(config).await.expect("server starts");
+        let started = tessera_test_support::server::start(ADMIN_KEY, MASTER_KEY, |config| {
+            config.database_url = database_url;
+            tweak(config);
+        })
+        .await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
         Self {
-            base: format!("http://{}", running.public_addr),
-            admin_base: format!("http://{}", running.admin_addr),
-            running,
+            base: started.public_base(),
+            admin_base: started.admin_base(),
+            running: started.running,
             http,
-            _dir: dir,
+            _dir: started.data_dir,
             _schema: schema,
         }
     }

@@ -26,6 +26,7 @@ mod realms;
 mod revocation;
 mod schema_regressions;
 mod scopes;
+mod snapshots;
 mod tls;
 mod token;
 mod verify;

@@ -1,6 +1,7 @@
 //! TLS on the listeners with a certificate the test makes: real clients (reqwest,
 //! curl) get tokens over it, TLS 1.1 is refused, the admin listener shares the pair,
-//! and a renewed certificate is served without a restart.
+//! and a renewed certificate is served without a restart, when its files change or on
+//! SIGHUP.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -250,4 +251,53 @@ async fn a_missing_or_mismatched_key_stops_the_start_naming_the_file() {
         };
         assert!(err.contains(names), "{err}");
     }
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_certificate_whose_files_look_unchanged() {
+    // This process answers SIGHUP from now on instead of ending (the server's own
+    // watcher registers its handler only once its task first runs).
+    let _hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (old_cert, files) = certificate(dir.path(), "server");
+    let server = TestServer::start_with(|c| c.tls = Some(files.clone())).await;
+    let url = format!("https://{}/healthz", server.running.public_addr);
+    assert!(accepted_by(&old_cert, &url).await);
+
+    // The new pair takes the old files' places with their modification times, so that
+    // only the signal can make the server read them again.
+    let renewal = tempfile::tempdir().unwrap();
+    let (new_cert, new_files) = certificate(renewal.path(), "renewed");
+    for (new, old) in [(&new_files.key, &files.key), (&new_files.cert, &files.cert)] {
+        let modified = std::fs::metadata(old).unwrap().modified().unwrap();
+        let staged = old.with_extension("staged");
+        std::fs::copy(new, &staged).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&staged)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        std::fs::rename(&staged, old).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        accepted_by(&old_cert, &url).await,
+        "without the signal, the files look unchanged and the old pair stays"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if accepted_by(&new_cert, &url).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the pair");
+    }
+    assert!(!accepted_by(&old_cert, &url).await, "the old one is gone");
 }

@@ -364,8 +364,7 @@ fn assertion(pair: &EcdsaKeyPair, alg: &str, claims: serde_json::Value) -> Strin
 fn pem_of(pair: &EcdsaKeyPair) -> String {
     use aws_lc_rs::encoding::AsDer;
     let der = pair.public_key().as_der().unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+    tessera_test_support::pem("PUBLIC KEY", der.as_ref())
 }
 
 async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti(kind: Kind) {

@@ -2,8 +2,8 @@
 
 use tessera_core::StoreError;
 use tessera_core::domain::{
-    Application, AuthMethod, ClientId, Quota, Realm, RealmName, ScopeSet, SecretHash, SigningAlg,
-    TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, Audience, AuthMethod, ClientId, Quota, Realm, RealmName, Role, ScopeSet,
+    SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use tessera_core::store::{
     AppQuery, AuditQuery, AuditRecord, Change, RefreshFamily, RefreshUse, Revocation, StoredKey,
@@ -227,8 +227,8 @@ fn app(realm_id: &str, client_id: &str) -> Application {
         auth_methods: vec![AuthMethod::ClientSecretBasic],
         public_key: None,
         jwks: None,
-        audiences: vec!["https://api.example".to_owned()],
-        roles: vec!["admin".to_owned()],
+        audiences: Audience::parse_list("audiences", &["https://api.example"]).unwrap(),
+        roles: Role::parse_list("roles", &["admin"]).unwrap(),
         quota: Quota::default(),
         tokens_valid_after_ms: 5,
         created_at: 1,

@@ -38,10 +38,11 @@ mod conformance;
 mod postgres;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use tessera_core::store::Store;
+use tessera_test_support::postgres::Schema;
+pub use tessera_test_support::postgres::connect as connect_postgres;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -72,12 +73,8 @@ impl Kind {
 /// dropped on drop.
 pub struct Database {
     pub url: String,
-    _guard: Guard,
-}
-
-enum Guard {
-    Dir(tempfile::TempDir),
-    Schema { server: String, schema: String },
+    _dir: Option<tempfile::TempDir>,
+    _schema: Option<Schema>,
 }
 
 /// A migrated store on a fresh database.
@@ -93,31 +90,12 @@ impl Backend {
     }
 }
 
-/// The PostgreSQL server the tests use: trust auth on loopback.
-pub fn postgres_server() -> String {
-    std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A name no other test (in this or another process) uses.
-pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
 fn sqlite_database() -> Database {
     let dir = tempfile::tempdir().expect("temp dir");
     Database {
         url: format!("sqlite://{}", dir.path().join("t.db").display()),
-        _guard: Guard::Dir(dir),
+        _dir: Some(dir),
+        _schema: None,
     }
 }
 
@@ -139,63 +117,13 @@ pub async fn applied_migrations(url: &str) -> i64 {
     }
 }
 
-pub async fn connect_postgres(url: &str) -> sqlx::PgConnection {
-    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL at {url} is needed for these tests ({e}); start it with \
-             pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-        )
-    })
-}
-
 async fn postgres_database() -> Database {
-    let server = postgres_server();
-    let schema = unique_name("tessera_test");
-    let mut conn = connect_postgres(&server).await;
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
+    let schema = Schema::create("tessera_test")
         .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let separator = if server.contains('?') { '&' } else { '?' };
+        .unwrap_or_else(|e| panic!("{e}"));
     Database {
-        url: format!("{server}{separator}options=-c%20search_path%3D{schema}"),
-        _guard: Guard::Schema { server, schema },
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let Self::Schema { server, schema } = self else {
-            return;
-        };
-        let (server, schema) = (server.clone(), schema.clone());
-        // Drop cannot wait on the test's runtime; a thread with its own can.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = connect_postgres(&server).await;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {self:?}");
-        }
-    }
-}
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Dir(dir) => write!(f, "{}", dir.path().display()),
-            Self::Schema { schema, .. } => f.write_str(schema),
-        }
+        url: schema.url().to_owned(),
+        _dir: None,
+        _schema: Some(schema),
     }
 }

@@ -15,7 +15,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::{ADMIN_KEY, Server};
@@ -267,8 +267,7 @@ fn sign_assertion(key: &EcdsaKeyPair, client_id: &str, jti: &str) -> String {
 
 fn pem_of(key: &EcdsaKeyPair) -> String {
     let der = key.public_key().as_der().unwrap();
-    let b64 = STANDARD.encode(der.as_ref());
-    format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+    tessera_test_support::pem("PUBLIC KEY", der.as_ref())
 }
 
 /// Creates an application before the load; its answer.

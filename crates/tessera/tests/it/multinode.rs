@@ -9,7 +9,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::{ADMIN_KEY, Server, json_of, tessera, token};
 
@@ -19,61 +18,19 @@ const WITHIN: Duration = Duration::from_secs(1);
 
 /// A fresh PostgreSQL database, dropped (with any connection left to it) on drop.
 struct Database {
-    server: String,
-    name: String,
     url: String,
+    _database: tessera_test_support::postgres::Database,
 }
 
 impl Database {
     async fn create() -> Self {
-        let server = std::env::var("TESSERA_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("tessera_test_{}_{nanos}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&server)
+        let database = tessera_test_support::postgres::Database::create("tessera_test")
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL at {server} is needed for the multi-node tests ({e}); start it \
-                     with pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-                )
-            });
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        let (base, query) = match server.split_once('?') {
-            Some((base, query)) => (base, format!("?{query}")),
-            None => (server.as_str(), String::new()),
-        };
-        let (host, _) = base.rsplit_once('/').expect("a URL that names a database");
-        let url = format!("{host}/{name}{query}");
-        Self { server, name, url }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // Drop cannot wait on the test's runtime; a thread with its own can.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&server).await.unwrap();
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            });
-        })
-        .join();
+            .unwrap_or_else(|e| panic!("the multi-node tests need their database: {e}"));
+        Self {
+            url: database.url().to_owned(),
+            _database: database,
+        }
     }
 }
 

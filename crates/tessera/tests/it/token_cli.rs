@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tessera_server::{Config, Running, SecretString};
+use tessera_server::Running;
 
 const ADMIN_KEY: &str = "token-cli-admin-key-0123456789";
 const MASTER_KEY: &str = "token-cli-master-key-0123456789-abcdefghi";
@@ -30,23 +30,14 @@ impl Drop for Setup {
 
 impl Setup {
     async fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_owned(),
-            admin_key: Some(SecretString::new(ADMIN_KEY.into())),
-            master_key: Some(SecretString::new(MASTER_KEY.into())),
-            ..Config::default()
-        };
-        let running = tessera_server::start(config).await.unwrap();
+        let started = tessera_test_support::server::start(ADMIN_KEY, MASTER_KEY, |_| {}).await;
         Self {
-            base: format!("http://{}", running.public_addr),
-            admin: format!("http://{}", running.admin_addr),
-            running,
+            base: started.public_base(),
+            admin: started.admin_base(),
+            running: started.running,
             http: reqwest::Client::new(),
             home: tempfile::tempdir().unwrap(),
-            _data: data,
+            _data: started.data_dir,
         }
     }
 
