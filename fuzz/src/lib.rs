@@ -25,7 +25,8 @@ use tessera_core::domain::{
     AuthMethod, PublicUrl, RealmName, ScopeSet, SigningAlg, TokenFormat, TokenTtl,
 };
 use tessera_core::{
-    Authority, ClientAuth, Dialect, ManualClock, NewApplication, NewRealm, TokenRequest,
+    Actor, Audit, Authority, ClientAuth, Dialect, ManualClock, NewApplication, NewRealm,
+    TokenRequest,
 };
 
 pub mod rsa_key;
@@ -188,16 +189,19 @@ fn build() -> Fixture {
             ("op", TokenFormat::Opaque, SigningAlg::Es256),
         ] {
             authority
-                .create_realm(NewRealm {
-                    name: RealmName::parse("name", name).expect("realm name"),
-                    hosts: Vec::new(),
-                    public_url: None,
-                    token_format: Some(format),
-                    signing_alg: Some(alg),
-                    token_prefix: None,
-                    token_type: None,
-                    key_rotation_secs: None,
-                })
+                .create_realm(
+                    Audit::by(Actor::cli()),
+                    NewRealm {
+                        name: RealmName::parse("name", name).expect("realm name"),
+                        hosts: Vec::new(),
+                        public_url: None,
+                        token_format: Some(format),
+                        signing_alg: Some(alg),
+                        token_prefix: None,
+                        token_type: None,
+                        key_rotation_secs: None,
+                    },
+                )
                 .await
                 .expect("realm");
         }
@@ -253,7 +257,7 @@ fn build() -> Fixture {
             let methods = new.auth_methods.clone().unwrap_or_default();
             let enabled = new.enabled;
             let (app, secret) = authority
-                .create_application(realm, new)
+                .create_application(Audit::by(Actor::cli()), realm, new)
                 .await
                 .expect("application");
             clients.push(Client {

@@ -95,6 +95,65 @@ pub struct NewApplication {
     pub enabled: bool,
 }
 
+/// Who made an administrative change, as the audit log names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    /// A caller of the admin HTTP API, holding the admin key.
+    pub fn admin_key() -> Self {
+        Self("admin-key".to_owned())
+    }
+
+    /// The `tessera` command line, working on the store directly.
+    pub fn cli() -> Self {
+        Self("cli".to_owned())
+    }
+
+    /// A person signed in to the dashboard; `session` is a public id of the session.
+    pub fn dashboard(session: &str) -> Self {
+        Self(format!("dashboard:{session}"))
+    }
+
+    /// The server itself: the default realm, scheduled key rotations, the bound on
+    /// live revocations, purging expired keys.
+    pub fn system() -> Self {
+        Self("system".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who asks for an administrative change and what they asked (a JSON object of
+/// non-secret fields). Every management operation takes one and the store writes it,
+/// with what the operation decided added, in the change's own transaction.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    actor: Actor,
+    detail: serde_json::Value,
+}
+
+impl Audit {
+    pub fn new(actor: Actor, detail: serde_json::Value) -> Self {
+        Self { actor, detail }
+    }
+
+    /// A change with nothing to say beyond who made it.
+    pub fn by(actor: Actor) -> Self {
+        Self::new(actor, serde_json::json!({}))
+    }
+
+    /// Adds what the operation decided (a new key's id, a time) to the detail.
+    fn with(mut self, field: &str, value: serde_json::Value) -> Self {
+        if let Some(fields) = self.detail.as_object_mut() {
+            fields.insert(field.to_owned(), value);
+        }
+        self
+    }
+}
+
 /// The authentication methods and grants a realm's applications use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {
@@ -208,7 +267,11 @@ impl Authority {
                 token_type: None,
                 key_rotation_secs: None,
             };
-            match authority.create_realm(default).await {
+            let audit = Audit::new(
+                Actor::system(),
+                serde_json::json!({ "name": RealmName::DEFAULT }),
+            );
+            match authority.create_realm(audit, default).await {
                 // Another process made it first; it is in the store now.
                 Ok(_) | Err(ManageError::Conflict(_)) => authority.reload().await?,
                 Err(err) => return Err(err),

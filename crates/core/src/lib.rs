@@ -18,8 +18,8 @@ pub mod tokens;
 pub mod usage;
 
 pub use authority::{
-    Authority, Clock, ManualClock, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS, StateLimits,
-    SystemClock,
+    Actor, Audit, Authority, Clock, ManualClock, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS,
+    StateLimits, SystemClock,
 };
 pub use client_auth::ClientAuth;
 pub use error::{FieldError, ManageError, OAuthError, StoreError};

@@ -72,7 +72,8 @@ pub struct AuditRecord {
     /// Assigned by the store; ignored when appending.
     pub seq: i64,
     pub at_ms: i64,
-    /// `admin-key`, `cli` or `dashboard:<session>`.
+    /// `admin-key`, `cli`, `dashboard:<session>`, or `system` for what the server does
+    /// on its own (the default realm, scheduled key rotations, purging expired keys).
     pub actor: String,
     /// What was done, such as `application.create`.
     pub action: String,
@@ -135,11 +136,29 @@ pub trait Store: Send + Sync {
 
     async fn realms(&self) -> Result<Vec<Realm>, StoreError>;
     async fn find_realm(&self, realm_id: &str) -> Result<Option<Realm>, StoreError>;
+
+    // Every administrative change below takes its audit record, and writes it in the
+    // change's own transaction: a change is made with its record or not at all.
+
     /// Inserts a realm together with its first signing key. `Conflict` if the name is taken.
-    async fn insert_realm(&self, realm: &Realm, first_key: &StoredKey) -> Result<(), StoreError>;
-    async fn update_realm(&self, realm: &Realm) -> Result<bool, StoreError>;
-    /// Deletes the realm with its applications, keys and revocations.
-    async fn delete_realm(&self, realm_id: &str) -> Result<bool, StoreError>;
+    async fn insert_realm(
+        &self,
+        realm: &Realm,
+        first_key: &StoredKey,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    /// Changes a realm's settings and, with `rotation` (a key and the `keep_old_until`
+    /// of [`Store::rotate_signing_key`]), rotates a new key in, all in one transaction.
+    /// `false`, and nothing written, if there is no such realm.
+    async fn update_realm(
+        &self,
+        realm: &Realm,
+        rotation: Option<(&StoredKey, i64)>,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the realm with its applications, keys and revocations. `false`, and
+    /// nothing written, if there is no such realm.
+    async fn delete_realm(&self, realm_id: &str, audit: &AuditRecord) -> Result<bool, StoreError>;
 
     /// Every application of every realm (to fill the cache at start).
     async fn applications(&self) -> Result<Vec<Application>, StoreError>;
@@ -150,22 +169,38 @@ pub trait Store: Send + Sync {
         client_id: &str,
     ) -> Result<Option<Application>, StoreError>;
     /// `Conflict` if the client id is taken in that realm.
-    async fn insert_application(&self, app: &Application) -> Result<(), StoreError>;
-    async fn update_application(&self, app: &Application) -> Result<bool, StoreError>;
-    async fn delete_application(&self, realm_id: &str, client_id: &str)
-    -> Result<bool, StoreError>;
+    async fn insert_application(
+        &self,
+        app: &Application,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    /// `false`, and nothing written, if there is no such application.
+    async fn update_application(
+        &self,
+        app: &Application,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
+    /// `false`, and nothing written, if there is no such application.
+    async fn delete_application(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
 
     async fn signing_keys(&self, realm_id: Option<&str>) -> Result<Vec<StoredKey>, StoreError>;
     /// Adds `key` to its realm, to sign from `key.activates_at`. Every other key of the
     /// realm stops signing then (if it has not already) and stays published until
     /// `keep_old_until`. With `unless_since`, does nothing and answers false when a key
     /// of the realm activates at that time or later, so that nodes rotating on schedule
-    /// at the same moment add one key between them.
+    /// at the same moment add one key between them; also false, and nothing written,
+    /// if the realm is gone.
     async fn rotate_signing_key(
         &self,
         key: &StoredKey,
         keep_old_until: i64,
         unless_since: Option<i64>,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError>;
 
     /// Revocations whose token has not expired by `now_s`.
@@ -216,6 +251,8 @@ pub trait Store: Send + Sync {
         query: &AppQuery,
     ) -> Result<Vec<Application>, StoreError>;
 
+    /// Records an administrative act that changes nothing stored (a token an
+    /// administrator issued). A change's record is written with the change instead.
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
 
     /// Adds counts of tokens issued to the hourly totals (one transaction).
@@ -242,6 +279,8 @@ pub trait Store: Send + Sync {
 
     /// Removes expired revocations, keys, refresh families and one-time claims, and
     /// change-log entries older than `changes_before_s`; returns how many rows went. A
-    /// shared store lets one node at a time do it; the others get `Ok(0)`.
+    /// shared store lets one node at a time do it; the others get `Ok(0)`. Expired
+    /// signing keys go with an audit record per realm (actor `system`), in the same
+    /// transaction.
     async fn purge(&self, now_s: i64, changes_before_s: i64) -> Result<u64, StoreError>;
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::authority::Authority;
+use crate::authority::{Actor, Audit, Authority};
 use crate::client_auth::ClientAuth;
 use crate::crypto::{self, CompactJws, Sealer};
 use crate::directory::RealmEntry;
@@ -555,7 +555,8 @@ impl Authority {
             "too many live revocations for one application; revoking all its tokens instead"
         );
         let realm_name = realm.realm.name.as_str();
-        self.revoke_tokens(realm_name, client_id)
+        let detail = serde_json::json!({ "reason": "live revocation limit", "live": live });
+        self.revoke_tokens(Audit::new(Actor::system(), detail), realm_name, client_id)
             .await
             .map_err(|err| match err {
                 ManageError::Store(err) => OAuthError::from(err),
@@ -564,19 +565,6 @@ impl Authority {
                     OAuthError::ServerError("the token could not be revoked".into())
                 }
             })?;
-        let detail = serde_json::json!({ "reason": "live revocation limit", "live": live });
-        if let Err(err) = self
-            .record_audit(
-                "tessera",
-                "application.revoke_tokens",
-                realm_name,
-                Some(client_id),
-                &detail.to_string(),
-            )
-            .await
-        {
-            tracing::warn!(error = %err, "could not record an automatic revoke-all");
-        }
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! (naming the bad field), call the authority, render the answer. The admin API and
 //! the CLI both go through here, so they cannot drift apart.
 
-use tessera_core::Authority;
+pub use tessera_core::Actor;
 use tessera_core::NewApplication;
 use tessera_core::NewRealm;
 use tessera_core::client_keys::{Jwks, PublicKeyPem};
@@ -14,6 +14,7 @@ use tessera_core::domain::{
 };
 use tessera_core::error::{FieldError, ManageError};
 use tessera_core::store::{AppQuery, AuditQuery, USAGE_KEPT_HOURS};
+use tessera_core::{Audit, Authority};
 use tessera_proto::{
     ApplicationCreate, ApplicationList, ApplicationPatch, ApplicationView, ApplicationWithSecret,
     AuditList, AuditView, IssueToken, IssuedToken, KeyRotate, QuotaView, RealmCreate, RealmPatch,
@@ -139,8 +140,9 @@ pub async fn create_realm(
             .transpose()?,
     };
     let name = new.name.to_string();
+    let audit = Audit::new(actor.clone(), audit_detail(input));
     let view = authority
-        .create_realm(new)
+        .create_realm(audit, new)
         .await
         .map(|e| realm_view(&e, authority.now_s()))
         .map_err(|e| match e {
@@ -149,15 +151,6 @@ pub async fn create_realm(
             }
             other => other,
         })?;
-    audit(
-        authority,
-        actor,
-        "realm.create",
-        &name,
-        None,
-        audit_detail(input),
-    )
-    .await;
     Ok(view)
 }
 
@@ -167,8 +160,9 @@ pub async fn update_realm(
     name: &str,
     patch: RealmPatch,
 ) -> Result<RealmView, ManageError> {
+    let audit = Audit::new(actor.clone(), audit_detail(&patch));
     let entry = authority
-        .update_realm(name, |realm| {
+        .update_realm(audit, name, |realm| {
             if let Some(hosts) = &patch.hosts {
                 realm.hosts = parse_hosts(hosts)?;
             }
@@ -199,15 +193,6 @@ pub async fn update_realm(
         })
         .await;
     let entry = unless_gone(authority, name, None, entry).await?;
-    audit(
-        authority,
-        actor,
-        "realm.update",
-        name,
-        None,
-        audit_detail(&patch),
-    )
-    .await;
     Ok(realm_view(&entry, authority.now_s()))
 }
 
@@ -221,11 +206,9 @@ pub async fn rotate_keys(
     if lead > MAX_TTL_SECS {
         return Err(FieldError::new("activate_in", "at most a year, in seconds").into());
     }
-    let entry = authority.rotate_keys(name, lead).await;
+    let audit = Audit::by(actor.clone());
+    let entry = authority.rotate_keys(audit, name, lead).await;
     let entry = unless_gone(authority, name, None, entry).await?;
-    let kid = entry.keys.keys().first().map(|k| k.key.kid.clone());
-    let detail = serde_json::json!({ "activate_in": lead, "kid": kid });
-    audit(authority, actor, "realm.rotate_keys", name, None, detail).await;
     Ok(realm_view(&entry, authority.now_s()))
 }
 
@@ -234,17 +217,8 @@ pub async fn delete_realm(
     actor: &Actor,
     name: &str,
 ) -> Result<(), ManageError> {
-    let deleted = authority.delete_realm(name).await;
+    let deleted = authority.delete_realm(Audit::by(actor.clone()), name).await;
     unless_gone(authority, name, None, deleted).await?;
-    audit(
-        authority,
-        actor,
-        "realm.delete",
-        name,
-        None,
-        serde_json::json!({}),
-    )
-    .await;
     Ok(())
 }
 
@@ -397,7 +371,7 @@ pub async fn create_application(
     realm: &str,
     input: ApplicationCreate,
 ) -> Result<ApplicationWithSecret, ManageError> {
-    let detail = audit_detail(&input);
+    let audit = Audit::new(actor.clone(), audit_detail(&input));
     let new = NewApplication {
         name: input.name,
         client_id: input
@@ -437,10 +411,8 @@ pub async fn create_application(
         quota: parse_quota(input.quota.as_ref())?,
         enabled: input.enabled.unwrap_or(true),
     };
-    let created = authority.create_application(realm, new).await;
+    let created = authority.create_application(audit, realm, new).await;
     let (app, secret) = unless_gone(authority, realm, None, created).await?;
-    let id = Some(app.client_id.as_str());
-    audit(authority, actor, "application.create", realm, id, detail).await;
     Ok(ApplicationWithSecret {
         application: application_view(realm, &app),
         client_secret: secret,
@@ -454,8 +426,14 @@ pub async fn update_application(
     client_id: &str,
     patch: ApplicationPatch,
 ) -> Result<ApplicationView, ManageError> {
+    let mut detail = audit_detail(&patch);
+    // `audit_detail` drops nulls; a cleared quota is a change worth recording.
+    if let (Some(None), Some(fields)) = (&patch.quota, detail.as_object_mut()) {
+        fields.insert("quota".to_owned(), serde_json::Value::Null);
+    }
+    let audit = Audit::new(actor.clone(), detail);
     let app = authority
-        .update_application(realm, client_id, |app| {
+        .update_application(audit, realm, client_id, |app| {
             if let Some(name) = &patch.name {
                 app.name.clone_from(name);
             }
@@ -516,13 +494,6 @@ pub async fn update_application(
         })
         .await;
     let app = unless_gone(authority, realm, Some(client_id), app).await?;
-    let mut detail = audit_detail(&patch);
-    // `audit_detail` drops nulls; a cleared quota is a change worth recording.
-    if let (Some(None), Some(fields)) = (&patch.quota, detail.as_object_mut()) {
-        fields.insert("quota".to_owned(), serde_json::Value::Null);
-    }
-    let id = Some(client_id);
-    audit(authority, actor, "application.update", realm, id, detail).await;
     Ok(application_view(realm, &app))
 }
 
@@ -540,11 +511,9 @@ pub async fn delete_application(
     realm: &str,
     client_id: &str,
 ) -> Result<(), ManageError> {
-    let deleted = authority.delete_application(realm, client_id).await;
+    let audit = Audit::by(actor.clone());
+    let deleted = authority.delete_application(audit, realm, client_id).await;
     unless_gone(authority, realm, Some(client_id), deleted).await?;
-    let detail = serde_json::json!({});
-    let id = Some(client_id);
-    audit(authority, actor, "application.delete", realm, id, detail).await;
     Ok(())
 }
 
@@ -555,21 +524,13 @@ pub async fn rotate_secret(
     client_id: &str,
     input: SecretRotate,
 ) -> Result<SecretRotated, ManageError> {
+    let detail = serde_json::json!({ "grace_period": input.grace_period });
+    let audit = Audit::new(actor.clone(), detail);
+    let grace = input.grace_period.unwrap_or(0);
     let rotated = authority
-        .rotate_secret(realm, client_id, input.grace_period.unwrap_or(0))
+        .rotate_secret(audit, realm, client_id, grace)
         .await;
     let (secret, until) = unless_gone(authority, realm, Some(client_id), rotated).await?;
-    let detail = serde_json::json!({ "grace_period": input.grace_period });
-    let id = Some(client_id);
-    audit(
-        authority,
-        actor,
-        "application.rotate_secret",
-        realm,
-        id,
-        detail,
-    )
-    .await;
     Ok(SecretRotated {
         client_id: client_id.to_owned(),
         client_secret: secret,
@@ -590,23 +551,11 @@ pub async fn issue_token(
         .as_deref()
         .map(|s| ScopeSet::parse_list("scopes", s))
         .transpose()?;
-    let granted = authority.issue_token(realm, client_id, ttl, scopes).await;
+    let audit = Audit::by(actor.clone());
+    let granted = authority
+        .issue_token(audit, realm, client_id, ttl, scopes)
+        .await;
     let granted = unless_gone(authority, realm, Some(client_id), granted).await?;
-    let detail = serde_json::json!({
-        "ttl": granted.expires_in,
-        "scope": granted.scope,
-        "expires_at": granted.expires_at,
-    });
-    let id = Some(client_id);
-    audit(
-        authority,
-        actor,
-        "application.issue_token",
-        realm,
-        id,
-        detail,
-    )
-    .await;
     Ok(IssuedToken {
         access_token: granted.access_token,
         token_type: granted.token_type.to_owned(),
@@ -622,19 +571,9 @@ pub async fn revoke_tokens(
     realm: &str,
     client_id: &str,
 ) -> Result<TokensRevoked, ManageError> {
-    let at = authority.revoke_tokens(realm, client_id).await;
+    let audit = Audit::by(actor.clone());
+    let at = authority.revoke_tokens(audit, realm, client_id).await;
     let at = unless_gone(authority, realm, Some(client_id), at).await?;
-    let detail = serde_json::json!({ "tokens_valid_after_ms": at });
-    let id = Some(client_id);
-    audit(
-        authority,
-        actor,
-        "application.revoke_tokens",
-        realm,
-        id,
-        detail,
-    )
-    .await;
     Ok(TokensRevoked {
         client_id: client_id.to_owned(),
         tokens_valid_after: at.div_euclid(1000),
@@ -676,31 +615,6 @@ async fn unless_gone<T>(
     result
 }
 
-/// Who made an administrative change, as the audit log names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(String);
-
-impl Actor {
-    /// A caller of the admin HTTP API, holding the admin key.
-    pub fn admin_key() -> Self {
-        Self("admin-key".to_owned())
-    }
-
-    /// The `tessera` command line, working on the store directly.
-    pub fn cli() -> Self {
-        Self("cli".to_owned())
-    }
-
-    /// A person signed in to the dashboard; `session` is a public id of the session.
-    pub fn dashboard(session: &str) -> Self {
-        Self(format!("dashboard:{session}"))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// An input as the audit log keeps it: its fields, with key material reduced to
 /// whether it was given. (Secrets never arrive in inputs; they are generated.)
 fn audit_detail(input: &impl serde::Serialize) -> serde_json::Value {
@@ -714,30 +628,6 @@ fn audit_detail(input: &impl serde::Serialize) -> serde_json::Value {
         }
     }
     value
-}
-
-/// Appends to the audit log after a change succeeded. A failure here is logged, not
-/// answered: the change is made, and a caller told otherwise would make it twice.
-async fn audit(
-    authority: &Authority,
-    actor: &Actor,
-    action: &str,
-    realm: &str,
-    client_id: Option<&str>,
-    detail: serde_json::Value,
-) {
-    if let Err(err) = authority
-        .record_audit(
-            actor.as_str(),
-            action,
-            realm,
-            client_id,
-            &detail.to_string(),
-        )
-        .await
-    {
-        tracing::error!(error = %err, action, realm, "could not write the audit log");
-    }
 }
 
 fn parse_hosts(hosts: &[String]) -> Result<Vec<HostName>, FieldError> {

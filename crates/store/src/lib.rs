@@ -3,8 +3,10 @@
 //! SQLite is the embedded default; PostgreSQL is the store several nodes share. Both
 //! pass the same conformance suite (`tests/it`).
 
+mod dialect;
 mod postgres;
 mod records;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -12,8 +14,10 @@ use std::sync::Arc;
 use tessera_core::error::StoreError;
 use tessera_core::store::Store;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use dialect::Dialect;
+pub use postgres::{Postgres, PostgresStore};
+pub use sql::SqlStore;
+pub use sqlite::{Sqlite, SqliteStore};
 
 /// Opens the store a database URL names, applying pending migrations:
 /// `postgres://…` (or `postgresql://…`), else `sqlite://path` (or a bare path).

@@ -1,6 +1,8 @@
-//! How domain values are written into a row's JSON `data` column and read back, shared
-//! by both backends. Reading goes through the domain's parsing constructors, so a row
-//! that no longer parses is reported as corrupt instead of trusted.
+//! The rows of each table as read (`FromRow`, derived) and how domain values are written
+//! into a row's JSON `data` column and read back, shared by both backends. Reading goes
+//! through the domain's parsing constructors, so a row that no longer parses is reported
+//! as corrupt instead of trusted. A new column is a field here, its name in the table's
+//! column list beside it, and a migration per database.
 
 use serde::{Deserialize, Serialize};
 use tessera_core::client_keys::{Jwks, PublicKeyPem};
@@ -9,7 +11,143 @@ use tessera_core::domain::{
     Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use tessera_core::error::{FieldError, StoreError};
-use tessera_core::store::Change;
+use tessera_core::store::{AuditRecord, Change, ChangeEntry, Revocation, StoredKey};
+
+/// The columns of `realms`, in [`RealmRow`]'s order.
+macro_rules! realm_columns {
+    () => {
+        "id, name, data, created_at"
+    };
+}
+/// The columns of `applications`, in [`ApplicationRow`]'s order.
+macro_rules! application_columns {
+    () => {
+        "realm_id, client_id, name, data, created_at, updated_at"
+    };
+}
+/// The columns of `signing_keys`, in [`KeyRow`]'s order.
+macro_rules! key_columns {
+    () => {
+        "kid, realm_id, alg, sealed_private, created_at, activates_at, retired_at, expires_at"
+    };
+}
+/// The columns of `revocations`, in [`RevocationRow`]'s order.
+macro_rules! revocation_columns {
+    () => {
+        "jti, realm_id, client_id, expires_at"
+    };
+}
+/// The columns of `audit_log`, in [`AuditRow`]'s order.
+macro_rules! audit_columns {
+    () => {
+        "seq, at_ms, actor, action, realm, client_id, detail"
+    };
+}
+pub(crate) use {
+    application_columns, audit_columns, key_columns, realm_columns, revocation_columns,
+};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RealmRow {
+    id: String,
+    name: String,
+    data: String,
+    created_at: i64,
+}
+
+impl RealmRow {
+    pub(crate) fn parse(self) -> Result<Realm, StoreError> {
+        realm_from_row(self.id, &self.name, &self.data, self.created_at)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    realm_id: String,
+    alg: String,
+    sealed_private: Vec<u8>,
+    created_at: i64,
+    activates_at: i64,
+    retired_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+impl KeyRow {
+    pub(crate) fn parse(self) -> Result<StoredKey, StoreError> {
+        Ok(StoredKey {
+            kid: self.kid,
+            realm_id: self.realm_id,
+            alg: SigningAlg::parse("alg", &self.alg).map_err(corrupt_field)?,
+            sealed_private: self.sealed_private,
+            created_at: self.created_at,
+            activates_at: self.activates_at,
+            retired_at: self.retired_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RevocationRow {
+    jti: String,
+    realm_id: String,
+    client_id: String,
+    expires_at: i64,
+}
+
+impl From<RevocationRow> for Revocation {
+    fn from(row: RevocationRow) -> Self {
+        Self {
+            jti: row.jti,
+            realm_id: row.realm_id,
+            client_id: row.client_id,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    seq: i64,
+    at_ms: i64,
+    actor: String,
+    action: String,
+    realm: String,
+    client_id: Option<String>,
+    detail: String,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            seq: row.seq,
+            at_ms: row.at_ms,
+            actor: row.actor,
+            action: row.action,
+            realm: row.realm,
+            client_id: row.client_id,
+            detail: row.detail,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChangeRow {
+    seq: i64,
+    kind: String,
+    realm_id: String,
+    key: String,
+}
+
+impl ChangeRow {
+    pub(crate) fn parse(self) -> Result<ChangeEntry, StoreError> {
+        Ok(ChangeEntry {
+            seq: self.seq,
+            change: change_from_columns(&self.kind, self.realm_id, self.key)?,
+        })
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct RealmData {
@@ -47,7 +185,7 @@ pub(crate) fn realm_data(realm: &Realm) -> Result<String, StoreError> {
     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(crate) fn realm_from_row(
+fn realm_from_row(
     id: String,
     name: &str,
     data: &str,
@@ -164,6 +302,7 @@ pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> 
     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+#[derive(sqlx::FromRow)]
 pub(crate) struct ApplicationRow {
     pub realm_id: String,
     pub client_id: String,
@@ -173,9 +312,15 @@ pub(crate) struct ApplicationRow {
     pub updated_at: i64,
 }
 
+impl ApplicationRow {
+    pub(crate) fn parse(self) -> Result<Application, StoreError> {
+        application_from_row(self)
+    }
+}
+
 /// Reads an application's row; a row that does not parse is an error naming the
 /// application, so that whoever reads the log knows which one to repair.
-pub(crate) fn application_from_row(row: ApplicationRow) -> Result<Application, StoreError> {
+fn application_from_row(row: ApplicationRow) -> Result<Application, StoreError> {
     let named = format!("application {} of realm {}", row.client_id, row.realm_id);
     read_application(row).map_err(|err| match err {
         StoreError::Corrupt(why) => StoreError::Corrupt(format!("{named}: {why}")),
@@ -265,11 +410,7 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, &str, &str) {
     }
 }
 
-pub(crate) fn change_from_columns(
-    kind: &str,
-    realm_id: String,
-    key: String,
-) -> Result<Change, StoreError> {
+fn change_from_columns(kind: &str, realm_id: String, key: String) -> Result<Change, StoreError> {
     match kind {
         "realm" => Ok(Change::Realm { realm_id }),
         "application" => Ok(Change::Application {
@@ -280,10 +421,6 @@ pub(crate) fn change_from_columns(
         "revocation" => Ok(Change::Revocation { jti: key }),
         other => Err(StoreError::Corrupt(format!("change kind {other}"))),
     }
-}
-
-pub(crate) fn alg_from_column(alg: &str) -> Result<SigningAlg, StoreError> {
-    SigningAlg::parse("alg", alg).map_err(corrupt_field)
 }
 
 fn corrupt(err: serde_json::Error) -> StoreError {

@@ -1,7 +1,9 @@
 //! The management operations on the authority: realms, applications, usage and the
 //! audit log. Each writes the store first and then this process's cache, under the
 //! cache-order lock (see `Authority::sync`); the admin API, the dashboard and the CLI
-//! all reach them through the server's `operations`.
+//! all reach them through the server's `operations`. Each takes the [`Audit`] of who
+//! asked, and hands the store the change together with its audit record: the store
+//! writes both in one transaction, or neither.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use crate::quota;
 use crate::store::{AppQuery, AuditQuery, AuditRecord};
 use crate::tokens::{Dialect, GrantedToken};
 
-use super::{Authority, MAX_TTL, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS};
+use super::{Actor, Audit, Authority, MAX_TTL, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS};
 
 impl Authority {
     // ----- management: realms ---------------------------------------------------------
@@ -35,7 +37,11 @@ impl Authority {
         })
     }
 
-    pub async fn create_realm(&self, new: NewRealm) -> Result<Arc<RealmEntry>, ManageError> {
+    pub async fn create_realm(
+        &self,
+        audit: Audit,
+        new: NewRealm,
+    ) -> Result<Arc<RealmEntry>, ManageError> {
         let realm = Realm {
             id: uuid::Builder::from_random_bytes(self.random16())
                 .into_uuid()
@@ -55,7 +61,8 @@ impl Authority {
         };
         self.check_hosts_free(&realm)?;
         let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
-        self.store.insert_realm(&realm, &key).await?;
+        let record = self.audit_record(audit, "realm.create", realm.name.as_str(), None);
+        self.store.insert_realm(&realm, &key, &record).await?;
         self.refresh_realm_now(&realm.id).await?;
         self.find_realm(realm.name.as_str())
     }
@@ -81,6 +88,7 @@ impl Authority {
     /// has to be changed anyway, and every node switches within one sync.)
     pub async fn update_realm(
         &self,
+        audit: Audit,
         name: &str,
         edit: impl FnOnce(&mut Realm) -> Result<(), FieldError>,
     ) -> Result<Arc<RealmEntry>, ManageError> {
@@ -97,13 +105,14 @@ impl Authority {
             realm.previous_token_prefixes.truncate(8);
         }
         self.check_hosts_free(&realm)?;
-        if realm.signing_alg != current.realm.signing_alg {
-            let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
-            self.store
-                .rotate_signing_key(&key, key.activates_at + MAX_TTL, None)
-                .await?;
-        }
-        if !self.store.update_realm(&realm).await? {
+        let new_key = if realm.signing_alg == current.realm.signing_alg {
+            None
+        } else {
+            Some(self.new_key(&realm.id, realm.signing_alg, self.now_s())?)
+        };
+        let rotation = new_key.as_ref().map(|k| (k, k.activates_at + MAX_TTL));
+        let record = self.audit_record(audit, "realm.update", name, None);
+        if !self.store.update_realm(&realm, rotation, &record).await? {
             return Err(ManageError::NotFound {
                 what: "realm",
                 name: name.to_owned(),
@@ -120,6 +129,7 @@ impl Authority {
     /// switch at the same second.
     pub async fn rotate_keys(
         &self,
+        audit: Audit,
         name: &str,
         activate_in: u64,
     ) -> Result<Arc<RealmEntry>, ManageError> {
@@ -130,8 +140,13 @@ impl Authority {
             entry.realm.signing_alg,
             self.now_s().saturating_add(lead),
         )?;
+        let audit = audit
+            .with("activate_in", activate_in.into())
+            .with("kid", key.kid.as_str().into());
+        let record = self.audit_record(audit, "realm.rotate_keys", name, None);
+        let keep_old_until = key.activates_at.saturating_add(MAX_TTL);
         self.store
-            .rotate_signing_key(&key, key.activates_at.saturating_add(MAX_TTL), None)
+            .rotate_signing_key(&key, keep_old_until, None, &record)
             .await?;
         self.refresh_realm_now(&entry.realm.id).await?;
         self.find_realm(name)
@@ -139,7 +154,8 @@ impl Authority {
 
     /// Rotates the keys of every realm whose schedule says so, one hour ahead of when
     /// the new key signs. Called periodically by every node; the store lets only one
-    /// new key in per period whoever asks. Returns the realms rotated.
+    /// new key in per period whoever asks, and only the node that added it writes the
+    /// audit record (actor `system`). Returns the realms rotated.
     pub async fn rotate_due_keys(&self) -> Result<Vec<RealmName>, ManageError> {
         let now_s = self.now_s();
         let mut rotated = Vec::new();
@@ -157,9 +173,15 @@ impl Authority {
             // Unless another node got there first: a key activating within the last
             // period means the rotation is done.
             let since = activates_at.saturating_sub(period).saturating_add(1);
+            let audit = Audit::by(Actor::system())
+                .with("activate_in", SCHEDULED_KEY_LEAD_SECS.into())
+                .with("kid", key.kid.as_str().into());
+            let record =
+                self.audit_record(audit, "realm.rotate_keys", entry.realm.name.as_str(), None);
+            let keep_old_until = activates_at.saturating_add(MAX_TTL);
             if self
                 .store
-                .rotate_signing_key(&key, activates_at.saturating_add(MAX_TTL), Some(since))
+                .rotate_signing_key(&key, keep_old_until, Some(since), &record)
                 .await?
             {
                 rotated.push(entry.realm.name.clone());
@@ -169,14 +191,15 @@ impl Authority {
         Ok(rotated)
     }
 
-    pub async fn delete_realm(&self, name: &str) -> Result<(), ManageError> {
+    pub async fn delete_realm(&self, audit: Audit, name: &str) -> Result<(), ManageError> {
         let entry = self.find_realm(name)?;
         if entry.realm.name.is_default() {
             return Err(ManageError::Forbidden(
                 "the default realm cannot be deleted",
             ));
         }
-        self.store.delete_realm(&entry.realm.id).await?;
+        let record = self.audit_record(audit, "realm.delete", name, None);
+        self.store.delete_realm(&entry.realm.id, &record).await?;
         let _order = self.cache_order.lock().await;
         self.write().remove_realm(&entry.realm.id);
         Ok(())
@@ -266,25 +289,24 @@ impl Authority {
 
     // ----- audit log ------------------------------------------------------------------
 
-    pub async fn record_audit(
+    /// The audit record of `action` on a realm (by name) or one of its applications,
+    /// for the store to write with the change.
+    fn audit_record(
         &self,
-        actor: &str,
+        audit: Audit,
         action: &str,
         realm: &str,
         client_id: Option<&str>,
-        detail: &str,
-    ) -> Result<(), StoreError> {
-        self.store
-            .append_audit(&AuditRecord {
-                seq: 0,
-                at_ms: self.clock.now_ms(),
-                actor: actor.to_owned(),
-                action: action.to_owned(),
-                realm: realm.to_owned(),
-                client_id: client_id.map(str::to_owned),
-                detail: detail.to_owned(),
-            })
-            .await
+    ) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at_ms: self.clock.now_ms(),
+            actor: audit.actor.as_str().to_owned(),
+            action: action.to_owned(),
+            realm: realm.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            detail: audit.detail.to_string(),
+        }
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
@@ -318,6 +340,7 @@ impl Authority {
     /// Creates an application and returns it with its secret, which is shown only now.
     pub async fn create_application(
         &self,
+        audit: Audit,
         realm: &str,
         new: NewApplication,
     ) -> Result<(Application, String), ManageError> {
@@ -367,8 +390,14 @@ impl Authority {
             updated_at: now_s,
         };
         validate_application(&app)?;
+        let record = self.audit_record(
+            audit,
+            "application.create",
+            realm,
+            Some(app.client_id.as_str()),
+        );
         self.store
-            .insert_application(&app)
+            .insert_application(&app, &record)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => ManageError::Conflict(format!(
@@ -385,6 +414,7 @@ impl Authority {
     /// Changes an application through `edit`, then checks it is still coherent.
     pub async fn update_application(
         &self,
+        audit: Audit,
         realm: &str,
         client_id: &str,
         edit: impl FnOnce(&mut Application) -> Result<(), FieldError>,
@@ -397,12 +427,17 @@ impl Authority {
             // Disabling kills every token for good: enabling again must not revive them.
             self.kill_tokens_issued_so_far(&mut app);
         }
-        self.save_application(app).await
+        let record = self.audit_record(audit, "application.update", realm, Some(client_id));
+        self.save_application(app, &record).await
     }
 
-    async fn save_application(&self, mut app: Application) -> Result<Application, ManageError> {
+    async fn save_application(
+        &self,
+        mut app: Application,
+        record: &AuditRecord,
+    ) -> Result<Application, ManageError> {
         app.updated_at = self.now_s();
-        if !self.store.update_application(&app).await? {
+        if !self.store.update_application(&app, record).await? {
             return Err(app_not_found(app.client_id.as_str()));
         }
         let _order = self.cache_order.lock().await;
@@ -412,13 +447,15 @@ impl Authority {
 
     pub async fn delete_application(
         &self,
+        audit: Audit,
         realm: &str,
         client_id: &str,
     ) -> Result<(), ManageError> {
         let entry = self.find_realm(realm)?;
+        let record = self.audit_record(audit, "application.delete", realm, Some(client_id));
         if !self
             .store
-            .delete_application(&entry.realm.id, client_id)
+            .delete_application(&entry.realm.id, client_id, &record)
             .await?
         {
             return Err(app_not_found(client_id));
@@ -432,6 +469,7 @@ impl Authority {
     /// without one, every token issued so far dies with it.
     pub async fn rotate_secret(
         &self,
+        audit: Audit,
         realm: &str,
         client_id: &str,
         grace_secs: u64,
@@ -470,23 +508,35 @@ impl Authority {
             app.secrets = kept;
             Some(until)
         };
-        self.save_application(app).await?;
+        let action = "application.rotate_secret";
+        let record = self.audit_record(audit, action, realm, Some(client_id));
+        self.save_application(app, &record).await?;
         Ok((secret, old_until))
     }
 
     /// Every token of the application issued until now stops working.
-    pub async fn revoke_tokens(&self, realm: &str, client_id: &str) -> Result<i64, ManageError> {
+    pub async fn revoke_tokens(
+        &self,
+        audit: Audit,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<i64, ManageError> {
         let mut app = self.find_application(realm, client_id).await?;
         let now_ms = self.kill_tokens_issued_so_far(&mut app);
-        self.save_application(app).await?;
+        let audit = audit.with("tokens_valid_after_ms", now_ms.into());
+        let action = "application.revoke_tokens";
+        let record = self.audit_record(audit, action, realm, Some(client_id));
+        self.save_application(app, &record).await?;
         Ok(now_ms)
     }
 
     /// A token issued by an administrator, with a lifetime of their choosing. It is an
     /// administrator's act, not the application's: it is counted in usage but neither
-    /// counted against nor refused by the application's quota.
+    /// counted against nor refused by the application's quota. It is handed out only
+    /// once its audit record is written.
     pub async fn issue_token(
         &self,
+        audit: Audit,
         realm: &str,
         client_id: &str,
         ttl: Option<TokenTtl>,
@@ -522,16 +572,25 @@ impl Authority {
             .iter()
             .map(|a| a.as_str().to_owned())
             .collect();
-        self.mint(
-            &entry,
-            &app,
-            &scope,
-            &audiences,
-            ttl.unwrap_or(app.token_ttl),
-            Dialect::Standard,
-            None,
-        )
-        .map_err(|e| ManageError::Internal(e.to_string()))
+        let granted = self
+            .mint(
+                &entry,
+                &app,
+                &scope,
+                &audiences,
+                ttl.unwrap_or(app.token_ttl),
+                Dialect::Standard,
+                None,
+            )
+            .map_err(|e| ManageError::Internal(e.to_string()))?;
+        let audit = audit
+            .with("ttl", granted.expires_in.into())
+            .with("scope", granted.scope.clone().into())
+            .with("expires_at", granted.expires_at.into());
+        let action = "application.issue_token";
+        let record = self.audit_record(audit, action, realm, Some(client_id));
+        self.store.append_audit(&record).await?;
+        Ok(granted)
     }
 
     /// Moves `tokens_valid_after` past every issue stamp handed out so far: a token is

@@ -11,10 +11,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tessera_core::client_auth::JWT_BEARER;
 use tessera_core::crypto::{MasterKey, SystemRandom};
 use tessera_core::domain::{AuthMethod, PublicUrl, Quota, ScopeSet, TokenTtl};
+use tessera_core::store::AuditQuery;
 use tessera_core::store::Store;
 use tessera_core::{
-    Authority, ClientAuth, Dialect, ManualClock, NewApplication, OAuthError, StateLimits,
-    TokenRequest,
+    Actor, Audit, Authority, ClientAuth, Dialect, ManualClock, NewApplication, OAuthError,
+    StateLimits, TokenRequest,
 };
 
 use crate::{Backend, Kind};
@@ -34,6 +35,7 @@ on_every_backend!(
     the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store,
     past_the_bound_on_live_revocations_a_revocation_revokes_all_instead,
     past_the_bound_on_live_refresh_families_tokens_come_without_refresh_tokens,
+    what_the_server_does_on_its_own_is_audited_as_system,
 );
 
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -86,13 +88,16 @@ async fn revoke_all_kills_a_token_of_the_same_millisecond(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
-        .create_application("default", new_app(600))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(600))
         .await
         .unwrap();
     let id = app.client_id.as_str();
     let realm = authority.realm("default").unwrap();
     let before = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
-    authority.revoke_tokens("default", id).await.unwrap();
+    authority
+        .revoke_tokens(Audit::by(Actor::cli()), "default", id)
+        .await
+        .unwrap();
     let after = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
     assert!(
         authority.check(&realm, &before.access_token).is_none(),
@@ -109,7 +114,7 @@ async fn tokens_expire_by_the_clock(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
-        .create_application("default", new_app(60))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
     let realm = authority.realm("default").unwrap();
@@ -138,21 +143,27 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
-        .create_application("default", new_app(600))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(600))
         .await
         .unwrap();
     let id = app.client_id.as_str();
     let realm = authority.realm("default").unwrap();
     let before = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
     clock.advance_secs(1);
-    authority.revoke_tokens("default", id).await.unwrap();
+    authority
+        .revoke_tokens(Audit::by(Actor::cli()), "default", id)
+        .await
+        .unwrap();
     let after = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
     assert!(authority.check(&realm, &before.access_token).is_none());
     assert!(authority.check(&realm, &after.access_token).is_some());
 
     // Rotation with a grace period: both secrets work until the grace ends.
     clock.advance_secs(1);
-    let (new_secret, until) = authority.rotate_secret("default", id, 30).await.unwrap();
+    let (new_secret, until) = authority
+        .rotate_secret(Audit::by(Actor::cli()), "default", id, 30)
+        .await
+        .unwrap();
     assert_eq!(until, Some(NOW_MS / 1000 + 2 + 30));
     assert!(authority.grant(&realm, &basic(id, &secret)).await.is_ok());
     assert!(
@@ -168,7 +179,10 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
 
     // Rotation without grace: the old secret and every token die at once.
     clock.advance_secs(1);
-    let (newest, _) = authority.rotate_secret("default", id, 0).await.unwrap();
+    let (newest, _) = authority
+        .rotate_secret(Audit::by(Actor::cli()), "default", id, 0)
+        .await
+        .unwrap();
     assert!(
         authority
             .grant(&realm, &basic(id, &new_secret))
@@ -184,7 +198,10 @@ async fn another_process_sees_changes_after_sync(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let a = authority_on(&backend, clock.clone()).await;
     let b = authority_over(backend.reopen().await, clock.clone()).await;
-    let (app, secret) = a.create_application("default", new_app(600)).await.unwrap();
+    let (app, secret) = a
+        .create_application(Audit::by(Actor::cli()), "default", new_app(600))
+        .await
+        .unwrap();
     let id = app.client_id.as_str();
     let realm_b = b.realm("default").unwrap();
     assert!(
@@ -209,7 +226,9 @@ async fn another_process_sees_changes_after_sync(kind: Kind) {
         "revocation reached B"
     );
 
-    a.delete_application("default", id).await.unwrap();
+    a.delete_application(Audit::by(Actor::cli()), "default", id)
+        .await
+        .unwrap();
     b.sync().await.unwrap();
     assert!(
         b.grant(&realm_b, &basic(id, &secret)).await.is_err(),
@@ -229,14 +248,14 @@ async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let a = authority_on(&backend, clock.clone()).await;
     let b = authority_over(backend.reopen().await, clock.clone()).await;
-    a.update_realm("default", |realm| {
+    a.update_realm(Audit::by(Actor::cli()), "default", |realm| {
         realm.key_rotation_secs = Some(86_400);
         Ok(())
     })
     .await
     .unwrap();
     let (app, secret) = a
-        .create_application("default", new_app(7200))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(7200))
         .await
         .unwrap();
     b.sync().await.unwrap();
@@ -278,6 +297,61 @@ async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind
     );
 }
 
+/// The default realm, a scheduled rotation (once, whichever node makes it) and the
+/// purge of expired keys are changes like any other: each has its audit record.
+async fn what_the_server_does_on_its_own_is_audited_as_system(kind: Kind) {
+    let backend = kind.backend().await;
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let a = authority_on(&backend, clock.clone()).await;
+    let b = authority_over(backend.reopen().await, clock.clone()).await;
+    let log = async || -> Vec<(String, String)> {
+        let query = AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        let records = backend.store.audit(&query).await.unwrap();
+        records
+            .into_iter()
+            .map(|r| (r.actor, r.action))
+            .rev()
+            .collect()
+    };
+    let pair = |actor: &str, action: &str| (actor.to_owned(), action.to_owned());
+    assert_eq!(log().await, [pair("system", "realm.create")]);
+    a.update_realm(Audit::by(Actor::cli()), "default", |realm| {
+        realm.key_rotation_secs = Some(86_400);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    clock.advance_secs(86_400 - tessera_core::SCHEDULED_KEY_LEAD_SECS);
+    let (by_a, by_b) = tokio::join!(a.rotate_due_keys(), b.rotate_due_keys());
+    assert_eq!(by_a.unwrap().len() + by_b.unwrap().len(), 1);
+    // Long after, the first key has expired and is purged.
+    clock.advance_secs(2 * 365 * 86_400);
+    let purged = backend.store.purge(a.now_s(), 0).await.unwrap();
+    assert!(purged >= 1);
+    assert_eq!(
+        log().await,
+        [
+            pair("system", "realm.create"),
+            pair("cli", "realm.update"),
+            pair("system", "realm.rotate_keys"),
+            pair("system", "realm.purge_keys"),
+        ]
+    );
+    let newest = backend
+        .store
+        .audit(&AuditQuery {
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].realm, "default");
+    assert!(newest[0].detail.contains("expired"), "{}", newest[0].detail);
+}
+
 /// A signed ES256 client assertion with the given claims.
 fn assertion(pair: &EcdsaKeyPair, alg: &str, claims: serde_json::Value) -> String {
     let header = B64.encode(serde_json::json!({"alg": alg, "typ": "JWT"}).to_string());
@@ -301,7 +375,10 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti(kind: Kind) {
     let mut new = new_app(600);
     new.auth_methods = Some(vec![AuthMethod::PrivateKeyJwt]);
     new.public_key = Some(pem_of(&pair));
-    let (app, _) = authority.create_application("default", new).await.unwrap();
+    let (app, _) = authority
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     let id = app.client_id.as_str();
     let realm = authority.realm("default").unwrap();
     let now = NOW_MS / 1000;
@@ -449,7 +526,10 @@ async fn a_used_assertion_is_refused_by_every_node_of_a_shared_store(kind: Kind)
     let mut new = new_app(600);
     new.auth_methods = Some(vec![AuthMethod::PrivateKeyJwt]);
     new.public_key = Some(pem_of(&pair));
-    let (app, _) = a.create_application("default", new).await.unwrap();
+    let (app, _) = a
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     b.sync().await.unwrap();
     let id = app.client_id.as_str();
     let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
@@ -508,7 +588,10 @@ async fn refresh_tokens_rotate_across_nodes_and_reuse_revokes_the_family(kind: K
     let b = authority_over(backend.reopen().await, clock.clone()).await;
     let mut new = new_app(600);
     new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
-    let (app, secret) = a.create_application("default", new).await.unwrap();
+    let (app, secret) = a
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     b.sync().await.unwrap();
     let id = app.client_id.as_str();
     let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
@@ -567,7 +650,7 @@ async fn a_wrong_secret_costs_the_same_work_for_a_known_and_an_unknown_client(ki
     .await
     .unwrap();
     let (app, secret) = authority
-        .create_application("default", new_app(60))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
     let realm = authority.realm("default").unwrap();
@@ -637,7 +720,10 @@ async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind:
     let authority = authority_on(&backend, clock.clone()).await;
     let mut new = new_app(600);
     new.quota = quota(Some(2), Some(5));
-    let (app, secret) = authority.create_application("default", new).await.unwrap();
+    let (app, secret) = authority
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     let id = app.client_id.as_str();
     let realm = authority.realm("default").unwrap();
     let grant = || async { authority.grant(&realm, &basic(id, &secret)).await };
@@ -655,7 +741,7 @@ async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind:
     // An administrator's token is neither refused nor counted.
     for _ in 0..3 {
         authority
-            .issue_token("default", id, None, None)
+            .issue_token(Audit::by(Actor::cli()), "default", id, None, None)
             .await
             .unwrap();
     }
@@ -676,7 +762,7 @@ async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind:
     grant().await.unwrap();
     // Clearing the quota lifts it at once.
     authority
-        .update_application("default", id, |app| {
+        .update_application(Audit::by(Actor::cli()), "default", id, |app| {
             app.quota = Quota::default();
             Ok(())
         })
@@ -694,7 +780,10 @@ async fn refresh_grants_count_against_the_quota_and_a_refused_one_keeps_its_toke
     let mut new = new_app(600);
     new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
     new.quota = quota(Some(2), None);
-    let (app, secret) = authority.create_application("default", new).await.unwrap();
+    let (app, secret) = authority
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     let id = app.client_id.as_str();
     let realm = authority.realm("default").unwrap();
     let refresh = |token: &str| TokenRequest {
@@ -735,7 +824,10 @@ async fn the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store(ki
     let b = authority_over(backend.reopen().await, clock.clone()).await;
     let mut new = new_app(600);
     new.quota = quota(None, Some(6));
-    let (app, secret) = a.create_application("default", new).await.unwrap();
+    let (app, secret) = a
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     b.sync().await.unwrap();
     let id = app.client_id.as_str();
     let (realm_a, realm_b) = (a.realm("default").unwrap(), b.realm("default").unwrap());
@@ -743,7 +835,9 @@ async fn the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store(ki
         a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
     }
     // An administrator's token on A is not A's to count, but B cannot tell it apart.
-    a.issue_token("default", id, None, None).await.unwrap();
+    a.issue_token(Audit::by(Actor::cli()), "default", id, None, None)
+        .await
+        .unwrap();
     a.flush_usage().await.unwrap();
     // A's own flush does not make it count its tokens twice: 3 more make 6.
     for _ in 0..3 {
@@ -788,11 +882,11 @@ async fn past_the_bound_on_live_revocations_a_revocation_revokes_all_instead(kin
         .await
         .with_state_limits(limits);
     let (app, secret) = authority
-        .create_application("default", new_app(60))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
     let (other, other_secret) = authority
-        .create_application("default", new_app(60))
+        .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
     let id = app.client_id.as_str();
@@ -876,7 +970,10 @@ async fn past_the_bound_on_live_refresh_families_tokens_come_without_refresh_tok
         .with_state_limits(limits);
     let mut new = new_app(600);
     new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
-    let (app, secret) = authority.create_application("default", new).await.unwrap();
+    let (app, secret) = authority
+        .create_application(Audit::by(Actor::cli()), "default", new)
+        .await
+        .unwrap();
     let id = app.client_id.as_str();
     let realm = authority.realm("default").unwrap();
     let grant = || async { authority.grant(&realm, &basic(id, &secret)).await.unwrap() };

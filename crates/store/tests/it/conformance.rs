@@ -28,7 +28,117 @@ on_every_backend!(
     the_audit_log_lists_newest_first_by_realm_and_application,
     usage_counts_add_up_per_hour_and_old_hours_are_purged,
     several_processes_migrating_a_new_database_at_once_take_turns,
+    a_change_whose_audit_record_cannot_be_written_is_not_made,
 );
+
+/// The audit record a change is made with.
+pub(crate) fn audit() -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at_ms: 1_000,
+        actor: "cli".to_owned(),
+        action: "test.change".to_owned(),
+        realm: "one".to_owned(),
+        client_id: None,
+        detail: "{}".to_owned(),
+    }
+}
+
+/// Every administrative change writes its audit record in its own transaction: where
+/// the database refuses the record (here a trigger), the change is not made, and no
+/// other node hears of it.
+async fn a_change_whose_audit_record_cannot_be_written_is_not_made(kind: Kind) {
+    let backend = kind.backend().await;
+    let store = &backend.store;
+    let r = realm("r1", "one");
+    store
+        .insert_realm(&r, &key("k1", "r1"), &audit())
+        .await
+        .unwrap();
+    let a = app("r1", "client-a");
+    store.insert_application(&a, &audit()).await.unwrap();
+    let seq = store.last_change_seq().await.unwrap();
+    let refuse = match kind {
+        Kind::Sqlite => {
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+             BEGIN SELECT RAISE(ABORT, 'audit log refused'); END;"
+        }
+        Kind::Postgres => {
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit log refused'; END $$; \
+             CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION refuse_audit();"
+        }
+    };
+    match kind {
+        Kind::Sqlite => {
+            let mut conn =
+                <sqlx::SqliteConnection as sqlx::Connection>::connect(&backend.database.url)
+                    .await
+                    .unwrap();
+            sqlx::raw_sql(refuse).execute(&mut conn).await.unwrap();
+        }
+        Kind::Postgres => {
+            let mut conn = crate::connect_postgres(&backend.database.url).await;
+            sqlx::raw_sql(refuse).execute(&mut conn).await.unwrap();
+        }
+    }
+
+    let b = app("r1", "client-b");
+    assert!(store.insert_application(&b, &audit()).await.is_err());
+    let mut renamed = a.clone();
+    renamed.name = "renamed".to_owned();
+    assert!(store.update_application(&renamed, &audit()).await.is_err());
+    assert!(
+        store
+            .delete_application("r1", "client-a", &audit())
+            .await
+            .is_err()
+    );
+    let mut changed = r.clone();
+    changed.token_type = TokenTypeSpelling::LowerBearer;
+    let new_key = key("k2", "r1");
+    let rotation = Some((&new_key, 10_000));
+    assert!(
+        store
+            .update_realm(&changed, rotation, &audit())
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .rotate_signing_key(&new_key, 10_000, None, &audit())
+            .await
+            .is_err()
+    );
+    assert!(store.delete_realm("r1", &audit()).await.is_err());
+    assert!(
+        store
+            .insert_realm(&realm("r2", "two"), &key("k3", "r2"), &audit())
+            .await
+            .is_err()
+    );
+    let refused = AuditRecord {
+        action: "test.act".to_owned(),
+        ..audit()
+    };
+    assert!(store.append_audit(&refused).await.is_err());
+
+    // Nothing changed, and the change log says nothing either.
+    assert_eq!(store.find_realm("r1").await.unwrap(), Some(r));
+    assert_eq!(store.find_realm("r2").await.unwrap(), None);
+    assert_eq!(
+        store.signing_keys(None).await.unwrap(),
+        vec![key("k1", "r1")]
+    );
+    assert_eq!(store.list_applications("r1").await.unwrap(), vec![a]);
+    assert_eq!(store.last_change_seq().await.unwrap(), seq);
+    let query = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(store.audit(&query).await.unwrap().len(), 2);
+}
 
 /// Several nodes starting together on PostgreSQL; on SQLite, a server starting while a
 /// CLI command runs beside it. Each migration is applied once, and none fails.
@@ -130,20 +240,23 @@ async fn realms_round_trip_and_names_are_unique(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     let r = realm("r1", "Arkane");
-    store.insert_realm(&r, &key("k1", "r1")).await.unwrap();
+    store
+        .insert_realm(&r, &key("k1", "r1"), &audit())
+        .await
+        .unwrap();
     // Names are case-sensitive: "arkane" is another realm.
     store
-        .insert_realm(&realm("r2", "arkane"), &key("k2", "r2"))
+        .insert_realm(&realm("r2", "arkane"), &key("k2", "r2"), &audit())
         .await
         .unwrap();
     let err = store
-        .insert_realm(&realm("r3", "Arkane"), &key("k3", "r3"))
+        .insert_realm(&realm("r3", "Arkane"), &key("k3", "r3"), &audit())
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
     assert_eq!(store.find_realm("r1").await.unwrap(), Some(r.clone()));
     let mut changed = r.clone();
     changed.token_type = TokenTypeSpelling::LowerBearer;
-    assert!(store.update_realm(&changed).await.unwrap());
+    assert!(store.update_realm(&changed, None, &audit()).await.unwrap());
     assert_eq!(store.find_realm("r1").await.unwrap(), Some(changed));
     assert_eq!(store.realms().await.unwrap().len(), 2);
     assert_eq!(
@@ -156,12 +269,12 @@ async fn applications_round_trip_and_go_with_their_realm(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     let a = app("r1", "client-a");
-    store.insert_application(&a).await.unwrap();
-    let dup = store.insert_application(&a).await;
+    store.insert_application(&a, &audit()).await.unwrap();
+    let dup = store.insert_application(&a, &audit()).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     assert_eq!(
         store.find_application("r1", "client-a").await.unwrap(),
@@ -174,12 +287,17 @@ async fn applications_round_trip_and_go_with_their_realm(kind: Kind) {
         per_minute: Some(5),
         per_day: None,
     };
-    assert!(store.update_application(&b).await.unwrap());
+    assert!(store.update_application(&b, &audit()).await.unwrap());
     assert_eq!(store.list_applications("r1").await.unwrap(), vec![b]);
-    assert!(store.delete_realm("r1").await.unwrap());
+    assert!(store.delete_realm("r1", &audit()).await.unwrap());
     assert!(store.applications().await.unwrap().is_empty());
     assert!(store.signing_keys(None).await.unwrap().is_empty());
-    assert!(!store.delete_application("r1", "client-a").await.unwrap());
+    assert!(
+        !store
+            .delete_application("r1", "client-a", &audit())
+            .await
+            .unwrap()
+    );
 }
 
 async fn every_write_lands_in_the_change_log_in_order(kind: Kind) {
@@ -187,13 +305,16 @@ async fn every_write_lands_in_the_change_log_in_order(kind: Kind) {
     let store = &backend.store;
     let start = store.last_change_seq().await.unwrap();
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
-    store.insert_application(&app("r1", "c")).await.unwrap();
+    store
+        .insert_application(&app("r1", "c"), &audit())
+        .await
+        .unwrap();
     assert!(
         store
-            .rotate_signing_key(&key("k2", "r1"), 100, None)
+            .rotate_signing_key(&key("k2", "r1"), 100, None, &audit())
             .await
             .unwrap()
     );
@@ -237,7 +358,7 @@ async fn revocations_expire_and_purge_keeps_the_sequence(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     for (jti, exp) in [("old", 10), ("live", 1000)] {
@@ -275,7 +396,7 @@ async fn refresh_families_rotate_once_and_reuse_revokes(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     let family = RefreshFamily {
@@ -314,14 +435,19 @@ async fn a_rotation_retires_old_keys_until_they_expire(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     let k2 = StoredKey {
         activates_at: 50,
         ..key("k2", "r1")
     };
-    assert!(store.rotate_signing_key(&k2, 100, Some(40)).await.unwrap());
+    assert!(
+        store
+            .rotate_signing_key(&k2, 100, Some(40), &audit())
+            .await
+            .unwrap()
+    );
     let keys = store.signing_keys(Some("r1")).await.unwrap();
     let periods: Vec<_> = keys
         .iter()
@@ -336,7 +462,12 @@ async fn a_rotation_retires_old_keys_until_they_expire(kind: Kind) {
         activates_at: 60,
         ..key("k3", "r1")
     };
-    assert!(!store.rotate_signing_key(&k3, 200, Some(45)).await.unwrap());
+    assert!(
+        !store
+            .rotate_signing_key(&k3, 200, Some(45), &audit())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 2);
     store.purge(99, 0).await.unwrap();
     assert_eq!(store.signing_keys(Some("r1")).await.unwrap().len(), 2);
@@ -357,7 +488,7 @@ async fn concurrent_scheduled_rotations_add_one_key(kind: Kind) {
     let other = backend.reopen().await;
     backend
         .store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     for round in 0..5_i64 {
@@ -370,11 +501,12 @@ async fn concurrent_scheduled_rotations_add_one_key(kind: Kind) {
             activates_at: at,
             ..key(&format!("b{round}"), "r1")
         };
+        let record = audit();
         let (a, b) = tokio::join!(
             backend
                 .store
-                .rotate_signing_key(&ka, at + 1000, Some(at - 50)),
-            other.rotate_signing_key(&kb, at + 1000, Some(at - 50)),
+                .rotate_signing_key(&ka, at + 1000, Some(at - 50), &record),
+            other.rotate_signing_key(&kb, at + 1000, Some(at - 50), &record),
         );
         assert_eq!(
             u8::from(a.unwrap()) + u8::from(b.unwrap()),
@@ -425,7 +557,7 @@ async fn concurrent_writers_never_hide_a_change_from_a_reader(kind: Kind) {
     let backend = kind.backend().await;
     let store = backend.store.clone();
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     let reader = backend.reopen().await;
@@ -479,7 +611,7 @@ async fn purge_empties_expired_state_in_batches(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     // More than one purge batch of revocations.
@@ -556,11 +688,11 @@ async fn applications_list_in_pages_and_by_search(kind: Kind) {
     let backend = kind.backend().await;
     let store = &backend.store;
     store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(&realm("r1", "one"), &key("k1", "r1"), &audit())
         .await
         .unwrap();
     store
-        .insert_realm(&realm("r2", "two"), &key("k2", "r2"))
+        .insert_realm(&realm("r2", "two"), &key("k2", "r2"), &audit())
         .await
         .unwrap();
     let names = [
@@ -573,9 +705,12 @@ async fn applications_list_in_pages_and_by_search(kind: Kind) {
     for (id, name) in names {
         let mut a = app("r1", id);
         a.name = name.to_owned();
-        store.insert_application(&a).await.unwrap();
+        store.insert_application(&a, &audit()).await.unwrap();
     }
-    store.insert_application(&app("r2", "c0")).await.unwrap();
+    store
+        .insert_application(&app("r2", "c0"), &audit())
+        .await
+        .unwrap();
     let page = async |after: Option<&str>, search: Option<&str>, limit: u32| -> Vec<String> {
         let query = AppQuery {
             after: after.map(str::to_owned),

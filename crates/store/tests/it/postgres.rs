@@ -14,6 +14,7 @@ async fn only_the_node_holding_the_purge_lock_purges() {
         .insert_realm(
             &crate::conformance::realm("r1", "one"),
             &crate::conformance::key("k1", "r1"),
+            &crate::conformance::audit(),
         )
         .await
         .unwrap();
@@ -58,6 +59,7 @@ async fn a_change_committed_late_is_not_stepped_over() {
         .insert_realm(
             &crate::conformance::realm("r1", "one"),
             &crate::conformance::key("k1", "r1"),
+            &crate::conformance::audit(),
         )
         .await
         .unwrap();
@@ -134,7 +136,11 @@ async fn a_write_on_one_node_wakes_the_others_at_once() {
     let neighbour = Kind::Postgres.backend().await;
     neighbour
         .store
-        .insert_realm(&realm("n1", "next-door"), &key("nk", "n1"))
+        .insert_realm(
+            &realm("n1", "next-door"),
+            &key("nk", "n1"),
+            &crate::conformance::audit(),
+        )
         .await
         .unwrap();
     let quiet = tokio::time::timeout(Duration::from_millis(300), signal.wait()).await;
@@ -142,7 +148,11 @@ async fn a_write_on_one_node_wakes_the_others_at_once() {
 
     backend
         .store
-        .insert_realm(&realm("r1", "one"), &key("k1", "r1"))
+        .insert_realm(
+            &realm("r1", "one"),
+            &key("k1", "r1"),
+            &crate::conformance::audit(),
+        )
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), signal.wait())
