@@ -184,13 +184,22 @@ fn tls11_client_hello() -> Vec<u8> {
     record
 }
 
+/// A server on a fresh certificate in `dir`, and its health URL, which a client
+/// trusting that certificate reaches.
+async fn served_over_tls(
+    dir: &Path,
+) -> (String, tessera_server::tls::TlsFiles, TestServer, String) {
+    let (cert, files) = certificate(dir, "server");
+    let server = TestServer::start_with(|c| c.tls = Some(files.clone())).await;
+    let url = format!("https://{}/healthz", server.running.public_addr);
+    assert!(accepted_by(&cert, &url).await);
+    (cert, files, server, url)
+}
+
 #[tokio::test]
 async fn a_renewed_certificate_is_served_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (old_cert, files) = certificate(dir.path(), "server");
-    let server = TestServer::start_with(|c| c.tls = Some(files.clone())).await;
-    let url = format!("https://{}/healthz", server.running.public_addr);
-    assert!(accepted_by(&old_cert, &url).await);
+    let (old_cert, files, _server, url) = served_over_tls(dir.path()).await;
 
     // The renewal replaces both files (as certbot or cert-manager do).
     let renewal = tempfile::tempdir().unwrap();
@@ -259,10 +268,7 @@ async fn sighup_reloads_a_certificate_whose_files_look_unchanged() {
     // watcher registers its handler only once its task first runs).
     let _hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (old_cert, files) = certificate(dir.path(), "server");
-    let server = TestServer::start_with(|c| c.tls = Some(files.clone())).await;
-    let url = format!("https://{}/healthz", server.running.public_addr);
-    assert!(accepted_by(&old_cert, &url).await);
+    let (old_cert, files, _server, url) = served_over_tls(dir.path()).await;
 
     // The new pair takes the old files' places with their modification times, so that
     // only the signal can make the server read them again.
