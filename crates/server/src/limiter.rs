@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 32;
@@ -30,6 +31,10 @@ pub enum Verdict {
 
 pub struct FailureLimiter {
     shards: Vec<Mutex<HashMap<u64, u64>>>,
+    /// The furthest debt any key ran up (0: none ever failed). While it is within the
+    /// tolerance every key is allowed, so a success path pays one atomic load (and a
+    /// clock read once something failed) instead of hashing and locking.
+    max_debt: AtomicU64,
     hasher: RandomState,
     born: Instant,
     /// Milliseconds one failure adds to a key's debt.
@@ -45,6 +50,7 @@ impl FailureLimiter {
             let step_ms = 60_000 / u64::from(per_minute).max(1);
             Self {
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                max_debt: AtomicU64::new(0),
                 hasher: RandomState::new(),
                 born: Instant::now(),
                 step_ms: step_ms.max(1),
@@ -78,8 +84,15 @@ impl FailureLimiter {
     /// Whether `key` has used up its failures: one more would be over the limit.
     /// Counts nothing.
     pub fn check(&self, key: &[u8]) -> Verdict {
-        let hash = self.hasher.hash_one(key);
+        let max_debt = self.max_debt.load(Ordering::Relaxed);
+        if max_debt == 0 {
+            return Verdict::Allowed;
+        }
         let now = self.now_ms();
+        if self.verdict(max_debt.max(now) + self.step_ms, now) == Verdict::Allowed {
+            return Verdict::Allowed;
+        }
+        let hash = self.hasher.hash_one(key);
         let shard = self.shard(hash).lock().unwrap_or_else(|e| e.into_inner());
         match shard.get(&hash) {
             Some(&debt_until) => self.verdict(debt_until.max(now) + self.step_ms, now),
@@ -101,6 +114,7 @@ impl FailureLimiter {
         let was = self.verdict(*debt_until, now);
         if was == Verdict::Allowed {
             *debt_until = (*debt_until).max(now) + self.step_ms;
+            self.max_debt.fetch_max(*debt_until, Ordering::Relaxed);
         }
         let is = self.verdict(*debt_until, now);
         (is, was == Verdict::Allowed && is != Verdict::Allowed)
@@ -178,6 +192,20 @@ mod tests {
     }
 
     #[test]
+    fn a_key_within_its_burst_is_allowed_without_a_lookup_and_one_over_it_is_not() {
+        let limiter = FailureLimiter::per_minute(3).unwrap();
+        assert_eq!(limiter.check(b"a"), Verdict::Allowed, "nothing failed yet");
+        limiter.fail(b"a");
+        // The furthest debt is within the burst: every key passes on the shortcut.
+        assert_eq!(limiter.check(b"a"), Verdict::Allowed);
+        for _ in 0..3 {
+            limiter.fail(b"b");
+        }
+        assert!(matches!(limiter.check(b"b"), Verdict::Limited { .. }));
+        assert_eq!(limiter.check(b"a"), Verdict::Allowed);
+    }
+
+    #[test]
     fn a_flood_of_random_keys_stays_within_the_table_and_keeps_the_limited_ones() {
         let limiter = FailureLimiter::per_minute(5).unwrap();
         for _ in 0..10 {
@@ -249,6 +277,14 @@ impl IpNet {
         }
         let shift = width - u32::from(self.prefix);
         shift >= width || (net >> shift) == (candidate >> shift)
+    }
+}
+
+/// An address as the limiter's key: an IPv4 address and its IPv6-mapped form are one.
+fn address_key(ip: std::net::IpAddr) -> [u8; 16] {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v6) => v6.octets(),
     }
 }
 
@@ -356,7 +392,7 @@ impl AuthGuard {
         let (Some(limiter), Some(ip)) = (&self.per_address, source) else {
             return Ok(());
         };
-        match limiter.check(ip.to_string().as_bytes()) {
+        match limiter.check(&address_key(ip)) {
             Verdict::Allowed => Ok(()),
             Verdict::Limited { retry_after_s } => Err(self.refuse(retry_after_s)),
         }
@@ -371,10 +407,9 @@ impl AuthGuard {
     ) -> Result<(), TooManyFailures> {
         let mut wait = 0;
         if let (Some(limiter), Some(ip)) = (&self.per_address, source) {
-            let address = ip.to_string();
-            let (verdict, crossed) = limiter.fail(address.as_bytes());
+            let (verdict, crossed) = limiter.fail(&address_key(ip));
             if crossed {
-                tracing::warn!(listener = self.listener(), %address, "too many failed authentications from this address; refusing it for a while");
+                tracing::warn!(listener = self.listener(), address = %ip, "too many failed authentications from this address; refusing it for a while");
             }
             if let Verdict::Limited { retry_after_s } = verdict {
                 wait = wait.max(retry_after_s);
