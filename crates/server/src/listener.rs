@@ -17,15 +17,15 @@
 //! sockets cannot keep out clients that ask at once, and connections already serving
 //! requests are never the ones closed. Nothing is set up for a connection (no HTTP
 //! buffers, no TLS state) before its first byte arrives, and no HTTP state before its
-//! first request head is whole: until then it holds a small buffer of its own. Each listener has its own
-//! caps, so a flooded public listener never starves the admin one.
+//! first request head is whole: until then it holds a small buffer of its own. Each
+//! listener has its own caps, so a flooded public listener never starves the admin one.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -36,7 +36,7 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
@@ -140,53 +140,15 @@ pub async fn serve(
                     }
                 };
                 let newcomer = newcomers.admit(limits.max_connections);
-                let (router, limits, draining) = (router.clone(), limits.clone(), draining.clone());
                 let tls = tls.as_ref().map(|tls| tls.acceptor());
-                let held = (permit, slot, newcomer.clone());
-                let life = async move {
-                    // Nothing is set up for a connection before its first byte.
-                    match tokio::time::timeout(limits.header_timeout, stream.readable()).await {
-                        Ok(Ok(())) => {}
-                        _ => return,
-                    }
-                    // The HTTP state (and the TLS state's buffers) is made only once the
-                    // first request's head is whole: boxed, so that the task of a
-                    // connection still waiting for it stays a few hundred bytes.
-                    match tls {
-                        None => {
-                            let mut stream = stream;
-                            let Some(head) = first_head(&mut stream, &peer, limits.header_timeout).await
-                            else {
-                                return;
-                            };
-                            // Answers go out at once (only a client that asked pays the call).
-                            let _ = stream.set_nodelay(true);
-                            Box::pin(connection(stream, head, peer, router, limits, draining, held)).await;
-                        }
-                        Some(acceptor) => {
-                            let _ = stream.set_nodelay(true);
-                            // The handshake counts as part of the first request's head.
-                            let handshake = Box::pin(acceptor.accept(stream));
-                            let mut stream = match tokio::time::timeout(limits.header_timeout, handshake).await {
-                                Ok(Ok(stream)) => Box::new(stream),
-                                Ok(Err(err)) => {
-                                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                            let Some(head) = first_head(&mut stream, &peer, limits.header_timeout).await
-                            else {
-                                return;
-                            };
-                            Box::pin(connection(stream, head, peer, router, limits, draining, held)).await;
-                        }
-                    }
+                let serving = Serving {
+                    peer,
+                    router: router.clone(),
+                    limits: limits.clone(),
+                    draining: draining.clone(),
+                    held: (permit, slot),
                 };
-                connections.spawn(newcomer.until_evicted(life));
+                connections.spawn(serve_accepted(stream, tls, newcomer, serving));
                 // A finished task keeps its allocation until joined: under a flood of
                 // short connections, reaping one per turn of this loop falls behind.
                 while connections.try_join_next().is_some() {}
@@ -226,27 +188,99 @@ fn refused(peer: SocketAddr, why: &str) {
     tracing::debug!(%peer, why, "connection refused");
 }
 
-/// One connection, from its first request's head (already read) to close. `held` is
-/// its place under both caps, and its entry among the newcomers.
-async fn connection<S>(
-    stream: S,
-    head: Vec<u8>,
+/// What serving one connection needs besides its socket.
+struct Serving {
     peer: SocketAddr,
     router: Router,
     limits: Arc<ConnectionLimits>,
-    mut draining: watch::Receiver<bool>,
-    held: (OwnedSemaphorePermit, AddressSlot, Arc<Newcomer>),
-) where
+    draining: watch::Receiver<bool>,
+    /// Its place under both caps, given back when the connection ends.
+    held: (OwnedSemaphorePermit, AddressSlot),
+}
+
+/// One accepted connection. Nothing is set up for it before its first byte; the HTTP
+/// state (and the TLS state's buffers) only once its first request's head is whole,
+/// and boxed then, so that the task of a connection still waiting for it stays a few
+/// hundred bytes. Until then it may be evicted to make room; from then on it never is.
+async fn serve_accepted(
+    stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    newcomer: Arc<Newcomer>,
+    serving: Serving,
+) {
+    let (peer, timeout) = (serving.peer, serving.limits.header_timeout);
+    match tls {
+        None => {
+            let first = async {
+                let mut stream = stream;
+                if !first_byte(&stream, timeout).await {
+                    return None;
+                }
+                let head = first_head(&mut stream, &peer, timeout).await?;
+                Some((stream, head))
+            };
+            let Some((stream, head)) = newcomer.until_evicted(first).await.flatten() else {
+                return;
+            };
+            // Answers go out at once (only a client that asked pays the call).
+            let _ = stream.set_nodelay(true);
+            Box::pin(connection(stream, head, serving)).await;
+        }
+        Some(acceptor) => {
+            let first = async {
+                if !first_byte(&stream, timeout).await {
+                    return None;
+                }
+                let _ = stream.set_nodelay(true);
+                // The handshake counts as part of the first request's head.
+                let handshake = Box::pin(acceptor.accept(stream));
+                let mut stream = match tokio::time::timeout(timeout, handshake).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                        return None;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return None;
+                    }
+                };
+                let head = first_head(&mut stream, &peer, timeout).await?;
+                Some((stream, head))
+            };
+            let Some((stream, head)) = newcomer.until_evicted(first).await.flatten() else {
+                return;
+            };
+            Box::pin(connection(stream, head, serving)).await;
+        }
+    }
+}
+
+/// Whether the connection's first byte arrives within `timeout`.
+async fn first_byte(stream: &TcpStream, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, stream.readable()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// One connection, from its first request's head (already read) to close.
+async fn connection<S>(stream: S, head: Vec<u8>, serving: Serving)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (_permit, _slot, newcomer) = held;
+    let Serving {
+        peer,
+        router,
+        limits,
+        mut draining,
+        held: _held,
+    } = serving;
     let phase = Arc::new(Phase::new());
     let io = TokioIo::new(Watched::new(stream, head, phase.clone(), &limits));
     let body_timeout = limits.body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         phase.serving();
-        // A connection that has begun a request is never closed to make room.
-        newcomer.settle();
         let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
         request.extensions_mut().insert(PeerAddr(peer));
         let answer = router.clone().oneshot(request);
@@ -356,20 +390,22 @@ impl Newcomer {
             .compare_exchange(WAITING, SETTLED, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// Runs the connection's whole life, cut short if it is evicted first.
-    async fn until_evicted(self: Arc<Self>, life: impl Future<Output = ()>) {
-        tokio::pin!(life);
-        loop {
+    /// Runs what comes before the connection's first request (its first byte, TLS
+    /// handshake and head), `None` if it is evicted first; settled either way.
+    async fn until_evicted<T>(self: Arc<Self>, first: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(first);
+        let outcome = loop {
             tokio::select! {
-                () = life.as_mut() => break,
+                done = first.as_mut() => break Some(done),
                 () = self.kick.notified() => {
                     if self.state.load(Ordering::Acquire) == EVICTED {
-                        break;
+                        break None;
                     }
                 }
             }
-        }
+        };
         self.settle();
+        outcome
     }
 }
 
@@ -427,27 +463,21 @@ const WAITING_FOR_HEAD: u8 = 0;
 const SERVING: u8 = 1;
 const IDLE: u8 = 2;
 
-/// What a connection is doing, and since when (ms since its creation), shared by the
-/// socket wrapper and the request service.
-struct Phase {
-    state: AtomicU8,
-    since_ms: AtomicU64,
-    born: Instant,
-}
+/// What a connection is doing, shared by the socket wrapper and the request service:
+/// the phase in the low two bits, above them how many times it changed. It holds no
+/// time: the socket wrapper reads the clock only when it has to wait in a new phase,
+/// so a request pays no clock read for its phases.
+struct Phase(AtomicU32);
 
 impl Phase {
     fn new() -> Self {
-        Self {
-            state: AtomicU8::new(WAITING_FOR_HEAD),
-            since_ms: AtomicU64::new(0),
-            born: Instant::now(),
-        }
+        Self(AtomicU32::new(u32::from(WAITING_FOR_HEAD)))
     }
 
-    fn set(&self, state: u8) {
-        let since = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.since_ms.store(since, Ordering::Relaxed);
-        self.state.store(state, Ordering::Release);
+    fn set(&self, phase: u8) {
+        let changes = (self.0.load(Ordering::Relaxed) >> 2).wrapping_add(1);
+        self.0
+            .store((changes << 2) | u32::from(phase), Ordering::Release);
     }
 
     fn serving(&self) {
@@ -458,11 +488,15 @@ impl Phase {
         self.set(IDLE);
     }
 
-    fn get(&self) -> (u8, Instant) {
-        let state = self.state.load(Ordering::Acquire);
-        let since = self.born + Duration::from_millis(self.since_ms.load(Ordering::Relaxed));
-        (state, since)
+    /// The phase and its change count, to compare with an earlier one.
+    fn get(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
     }
+}
+
+/// The phase part of [`Phase::get`].
+fn phase_of(state: u32) -> u8 {
+    (state & 0b11) as u8
 }
 
 /// The socket, closing itself when the phase it is in has lasted too long: a silent
@@ -473,6 +507,8 @@ struct Watched<S> {
     read: Vec<u8>,
     at: usize,
     phase: Arc<Phase>,
+    /// The phase last seen waiting, and when it was first seen so.
+    seen: (u32, Instant),
     header_timeout: Duration,
     idle_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
@@ -484,6 +520,7 @@ impl<S> Watched<S> {
             inner,
             read,
             at: 0,
+            seen: (phase.get(), Instant::now()),
             phase,
             header_timeout: limits.header_timeout,
             idle_timeout: limits.idle_timeout,
@@ -491,11 +528,18 @@ impl<S> Watched<S> {
         }
     }
 
-    /// When the current phase must end, if it is timed.
-    fn deadline(&self) -> Option<(Instant, bool)> {
-        match self.phase.get() {
-            (WAITING_FOR_HEAD, since) => Some((since + self.header_timeout, true)),
-            (IDLE, since) => Some((since + self.idle_timeout, false)),
+    /// When the current phase must end, if it is timed. A phase is timed from when the
+    /// socket first waits in it: the moment a response is done (idle), or at the first
+    /// bytes of a head that did not come whole.
+    fn deadline(&mut self) -> Option<(Instant, bool)> {
+        let state = self.phase.get();
+        if state != self.seen.0 {
+            self.seen = (state, Instant::now());
+        }
+        let since = self.seen.1;
+        match phase_of(state) {
+            WAITING_FOR_HEAD => Some((since + self.header_timeout, true)),
+            IDLE => Some((since + self.idle_timeout, false)),
             _ => None,
         }
     }
@@ -520,7 +564,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 // The first bytes after an idle spell start the next request's head.
-                if buf.filled().len() > before && self.phase.get().0 == IDLE {
+                if buf.filled().len() > before && phase_of(self.phase.get()) == IDLE {
                     self.phase.set(WAITING_FOR_HEAD);
                 }
                 Poll::Ready(Ok(()))
@@ -591,11 +635,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 #[error("the request body did not arrive in time")]
 pub struct BodyTimedOut;
 
-/// A request body that must arrive whole by a deadline. The timer is only made when
-/// the body is not there at once: a token request's body comes with its head.
+/// A request body that must arrive whole within a time. The clock starts when the
+/// body is first not there at once (handlers read it first thing, right after the
+/// head); a token request's body comes with its head, and then no timer is made and
+/// no clock read.
 struct DeadlineBody {
     inner: Incoming,
-    deadline: Instant,
+    timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -603,7 +649,7 @@ impl DeadlineBody {
     fn new(inner: Incoming, timeout: Duration) -> Self {
         Self {
             inner,
-            deadline: Instant::now() + timeout,
+            timeout,
             timer: None,
         }
     }
@@ -620,10 +666,10 @@ impl http_body::Body for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(axum::BoxError::from)));
         }
-        let deadline = self.deadline;
+        let timeout = self.timeout;
         let timer = self
             .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         ready!(timer.as_mut().poll(cx));
         Poll::Ready(Some(Err(BodyTimedOut.into())))
     }
