@@ -9,7 +9,8 @@
 //!   client is dropped);
 //! - *serving*: from the parsed head to the response; the body must arrive within
 //!   `body_timeout` ([`DeadlineBody`]), the handler itself is not timed;
-//! - *idle*: between requests on a kept-alive connection, at most `idle_timeout`.
+//! - *idle*: between requests on a kept-alive connection, at most `idle_timeout` (and
+//!   at most an eighth more: idleness is looked at, not timed per request).
 //!
 //! A connection over its address's cap is closed at once, before any byte is read.
 //! When the listener itself is full, the connection that has waited longest without
@@ -34,7 +35,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -50,7 +51,7 @@ use crate::tls::Tls;
 pub struct ConnectionLimits {
     /// From accept (or a request's first byte) to the end of its head.
     pub header_timeout: Duration,
-    /// From the head to the end of the body.
+    /// From when the body is first waited for (right after the head) to its end.
     pub body_timeout: Duration,
     /// Between requests on a kept-alive connection.
     pub idle_timeout: Duration,
@@ -292,10 +293,10 @@ where
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // A backstop only: the phases above are stricter.
-        .header_read_timeout(limits.idle_timeout + limits.header_timeout);
+    // The socket's phases time heads and idle spells. hyper's own head timer (on by
+    // default once it has a timer) would cost every request a clock read, a boxed
+    // timer registered and removed again: it is off.
+    builder.header_read_timeout(None);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
     let drained = tokio::select! {
@@ -499,19 +500,36 @@ fn phase_of(state: u32) -> u8 {
     (state & 0b11) as u8
 }
 
-/// The socket, closing itself when the phase it is in has lasted too long: a silent
-/// or slow head is an error (`TimedOut`), an idle connection simply ends. It first
-/// gives back the bytes read before HTTP took over ([`first_head`]).
+/// How many silent checks make an idle spell: a kept-alive connection is closed after
+/// between `idle_timeout` and `idle_timeout × (1 + 1/IDLE_CHECKS)` of silence.
+const IDLE_CHECKS: u8 = 8;
+
+/// What the socket's timer is set for.
+#[derive(Clone, Copy)]
+enum Watch {
+    /// The head begun in this phase (its [`Phase::get`]) must be whole by the deadline.
+    Head(u32),
+    /// The next look at whether the connection has been idle, unchanged since `seen`,
+    /// for `quiet` looks in a row.
+    Silence { seen: u32, quiet: u8 },
+}
+
+/// The socket, closing itself when the phase it is in has lasted too long: a head
+/// begun but not whole in time is an error (`TimedOut`), an idle connection simply
+/// ends. It first gives back the bytes read before HTTP took over ([`first_head`]).
+///
+/// Idle spells are found by looking every `idle_timeout / IDLE_CHECKS` whether the
+/// phase changed, so that a request costs no clock read and no timer reset: only a
+/// head arriving in pieces sets a precise deadline.
 struct Watched<S> {
     inner: S,
     read: Vec<u8>,
     at: usize,
     phase: Arc<Phase>,
-    /// The phase last seen waiting, and when it was first seen so.
-    seen: (u32, Instant),
     header_timeout: Duration,
-    idle_timeout: Duration,
+    idle_check: Duration,
     timer: Option<Pin<Box<Sleep>>>,
+    watch: Watch,
 }
 
 impl<S> Watched<S> {
@@ -520,27 +538,84 @@ impl<S> Watched<S> {
             inner,
             read,
             at: 0,
-            seen: (phase.get(), Instant::now()),
+            watch: Watch::Silence {
+                seen: phase.get(),
+                quiet: 0,
+            },
             phase,
             header_timeout: limits.header_timeout,
-            idle_timeout: limits.idle_timeout,
+            idle_check: (limits.idle_timeout / u32::from(IDLE_CHECKS))
+                .max(Duration::from_millis(1)),
             timer: None,
         }
     }
 
-    /// When the current phase must end, if it is timed. A phase is timed from when the
-    /// socket first waits in it: the moment a response is done (idle), or at the first
-    /// bytes of a head that did not come whole.
-    fn deadline(&mut self) -> Option<(Instant, bool)> {
-        let state = self.phase.get();
-        if state != self.seen.0 {
-            self.seen = (state, Instant::now());
+    /// Sets the timer to fire at `deadline`, making it the first time.
+    fn set_timer(&mut self, deadline: Instant) -> Pin<&mut Sleep> {
+        match &mut self.timer {
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                timer.as_mut()
+            }
+            slot @ None => slot
+                .insert(Box::pin(tokio::time::sleep_until(deadline)))
+                .as_mut(),
         }
-        let since = self.seen.1;
-        match phase_of(state) {
-            WAITING_FOR_HEAD => Some((since + self.header_timeout, true)),
-            IDLE => Some((since + self.idle_timeout, false)),
-            _ => None,
+    }
+
+    /// The socket has nothing to read: waits, unless the phase has lasted too long.
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let state = self.phase.get();
+            let head_begun = phase_of(state) == WAITING_FOR_HEAD;
+            match self.watch {
+                Watch::Head(begun) if head_begun && begun == state => {}
+                _ if head_begun => {
+                    self.watch = Watch::Head(state);
+                    let deadline = Instant::now() + self.header_timeout;
+                    self.set_timer(deadline);
+                }
+                Watch::Head(_) => {
+                    self.watch = Watch::Silence {
+                        seen: state,
+                        quiet: 0,
+                    };
+                    let next = Instant::now() + self.idle_check;
+                    self.set_timer(next);
+                }
+                Watch::Silence { .. } if self.timer.is_none() => {
+                    let next = Instant::now() + self.idle_check;
+                    self.set_timer(next);
+                }
+                Watch::Silence { .. } => {}
+            }
+            let Some(timer) = self.timer.as_mut() else {
+                return Poll::Pending;
+            };
+            ready!(timer.as_mut().poll(cx));
+            match self.watch {
+                Watch::Head(_) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the request head did not arrive in time",
+                    )));
+                }
+                Watch::Silence { seen, quiet } => {
+                    let quiet = if seen == state && phase_of(state) == IDLE {
+                        quiet + 1
+                    } else {
+                        0
+                    };
+                    if quiet >= IDLE_CHECKS {
+                        // End of stream: the kept-alive connection closes quietly.
+                        return Poll::Ready(Ok(()));
+                    }
+                    self.watch = Watch::Silence { seen: state, quiet };
+                    // From now, not from when it fired: a look is never skipped.
+                    let next = Instant::now() + self.idle_check;
+                    self.set_timer(next);
+                }
+            }
         }
     }
 }
@@ -570,30 +645,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => {
-                let Some((deadline, is_error)) = self.deadline() else {
-                    return Poll::Pending;
-                };
-                let timer = match &mut self.timer {
-                    Some(timer) => {
-                        if timer.deadline() != deadline {
-                            timer.as_mut().reset(deadline);
-                        }
-                        timer
-                    }
-                    slot @ None => slot.insert(Box::pin(tokio::time::sleep_until(deadline))),
-                };
-                ready!(timer.as_mut().poll(cx));
-                if is_error {
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the request head did not arrive in time",
-                    )))
-                } else {
-                    // End of stream: the kept-alive connection closes quietly.
-                    Poll::Ready(Ok(()))
-                }
-            }
+            Poll::Pending => self.wait(cx),
         }
     }
 }
