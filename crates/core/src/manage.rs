@@ -11,9 +11,9 @@ use crate::client_keys::{Jwks, PublicKeyPem};
 use crate::crypto;
 use crate::directory::RealmEntry;
 use crate::domain::{
-    Application, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota, Realm,
-    RealmName, Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl,
-    TokenTypeSpelling, check_visible_text,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS,
+    PublicUrl, Quota, Realm, RealmName, Role, ScopeSet, SecretHash, SigningAlg, TokenFormat,
+    TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use crate::error::{FieldError, ManageError, StoreError};
 use crate::store::{AppQuery, AuditQuery, AuditRecord};
@@ -361,7 +361,7 @@ impl<'a> Manage<'a> {
             .transpose()?;
         let jwks = new.jwks.map(|jwks| Jwks::parse("jwks", jwks)).transpose()?;
         let entry = self.find_realm(realm)?;
-        check_name(&new.name)?;
+        let name = ApplicationName::parse("name", &new.name)?;
         let now_s = self.shared.now_s();
         let secret = crypto::random_credential(self.shared.rng(), 32);
         let client_id = match new.client_id {
@@ -371,7 +371,7 @@ impl<'a> Manage<'a> {
         let app = Application {
             realm_id: entry.realm.id.clone(),
             client_id,
-            name: new.name,
+            name,
             enabled: new.enabled,
             secrets: vec![SecretHash {
                 hash: self.grants.clients().hash_secret(&secret),
@@ -602,10 +602,8 @@ impl<'a> Manage<'a> {
     }
 }
 
-/// The rules an application must keep after any change.
 /// What must hold across an application's fields (each field is a parsed value).
 fn validate_application(app: &Application) -> Result<(), FieldError> {
-    check_name(&app.name)?;
     if let Some(defaults) = &app.default_scopes
         && !defaults.is_subset_of(&app.scopes)
     {
@@ -636,11 +634,4 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
         }
     }
     Ok(())
-}
-
-fn check_name(name: &str) -> Result<(), FieldError> {
-    if name.trim().is_empty() || name.len() > 200 {
-        return Err(FieldError::new("name", "a name is 1 to 200 characters"));
-    }
-    check_visible_text("name", name)
 }

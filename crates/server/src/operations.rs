@@ -8,9 +8,9 @@ use tessera_core::NewRealm;
 use tessera_core::client_keys::{Jwks, PublicKeyPem};
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::{
-    Application, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota,
-    RealmName, Role, ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
-    key_rotation,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS,
+    PublicUrl, Quota, RealmName, Role, ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl,
+    TokenTypeSpelling, key_rotation,
 };
 use tessera_core::error::{FieldError, ManageError};
 use tessera_core::store::{AppQuery, AuditQuery, USAGE_KEPT_HOURS};
@@ -60,7 +60,7 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
     ApplicationView {
         realm: realm.to_owned(),
         client_id: app.client_id.to_string(),
-        name: app.name.clone(),
+        name: app.name.to_string(),
         enabled: app.enabled,
         scopes: app.scopes.to_strings(),
         default_scopes: app.default_scopes.as_ref().map(ScopeSet::to_strings),
@@ -434,9 +434,6 @@ pub async fn update_application(
     let audit = Audit::new(actor.clone(), detail);
     let app = authority
         .update_application(audit, realm, client_id, |app| {
-            if let Some(name) = &patch.name {
-                app.name.clone_from(name);
-            }
             if let Some(scopes) = &patch.scopes {
                 app.scopes = ScopeSet::parse_list("scopes", scopes)?;
             }
@@ -489,6 +486,11 @@ pub async fn update_application(
             }
             if let Some(enabled) = patch.enabled {
                 app.enabled = enabled;
+            }
+            // The name last: a bad one is reported after any other field's error, and
+            // before core's checks across fields.
+            if let Some(name) = &patch.name {
+                app.name = ApplicationName::parse("name", name)?;
             }
             Ok(())
         })

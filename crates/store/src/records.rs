@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 use tessera_core::client_keys::{Jwks, PublicKeyPem};
 use tessera_core::domain::{
-    Application, Audience, AuthMethod, ClientId, HostName, PublicUrl, Quota, Realm, RealmName,
-    Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, HostName, PublicUrl, Quota,
+    Realm, RealmName, Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl,
+    TokenTypeSpelling,
 };
 use tessera_core::error::{FieldError, StoreError};
 use tessera_core::store::{AuditRecord, Change, ChangeEntry, Revocation, StoredKey};
@@ -333,7 +334,7 @@ fn read_application(row: ApplicationRow) -> Result<Application, StoreError> {
     Ok(Application {
         realm_id: row.realm_id,
         client_id: ClientId::parse("client_id", &row.client_id).map_err(corrupt_field)?,
-        name: row.name,
+        name: ApplicationName::parse("name", &row.name).map_err(corrupt_field)?,
         enabled: data.enabled,
         secrets: data
             .secrets
