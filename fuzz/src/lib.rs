@@ -189,6 +189,7 @@ fn build() -> Fixture {
             ("op", TokenFormat::Opaque, SigningAlg::Es256),
         ] {
             authority
+                .manage()
                 .create_realm(
                     Audit::by(Actor::cli()),
                     NewRealm {
@@ -257,6 +258,7 @@ fn build() -> Fixture {
             let methods = new.auth_methods.clone().unwrap_or_default();
             let enabled = new.enabled;
             let (app, secret) = authority
+                .manage()
                 .create_application(Audit::by(Actor::cli()), realm, new)
                 .await
                 .expect("application");

@@ -11,7 +11,8 @@
 //! - `manage`: the management operations, audited (over `sync` and `tokens`);
 //! - `sessions`: ending the dashboard's sessions.
 //!
-//! The methods below only hand each call to its part, grouped by who calls them.
+//! The management operations are reached through [`Authority::manage`]; the methods
+//! below hand each other call to its part, grouped by who calls them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,12 +20,12 @@ use std::sync::Arc;
 use crate::client_auth::{ClientAuth, ClientAuthenticator};
 use crate::crypto::{MacKey, MasterKey, Random};
 use crate::directory::RealmEntry;
-use crate::domain::{Application, PublicUrl, Realm, RealmName, ScopeSet, TokenTtl};
-use crate::error::{FieldError, ManageError, OAuthError, StoreError};
-use crate::manage::{Manage, NewApplication, NewRealm};
+use crate::domain::{Application, PublicUrl, RealmName};
+use crate::error::{ManageError, OAuthError, StoreError};
+use crate::manage::{Manage, NewRealm};
 use crate::sessions::AdminSessions;
 use crate::shared::{Actor, Audit, Clock, Offered, Shared};
-use crate::store::{AppQuery, AuditQuery, AuditRecord, ChangeSignal};
+use crate::store::{ChangeSignal, Store};
 use crate::sync::CacheSync;
 use crate::tokens::{GrantedToken, Grants, StateLimits, TokenInfo, TokenRequest};
 
@@ -38,7 +39,7 @@ pub struct Authority {
 impl Authority {
     /// Loads everything from the store, creating the `default` realm if it is missing.
     pub async fn open(
-        store: Arc<dyn crate::store::Store>,
+        store: Arc<dyn Store>,
         master: MasterKey,
         server_url: PublicUrl,
         clock: Arc<dyn Clock>,
@@ -84,7 +85,9 @@ impl Authority {
         self
     }
 
-    fn manage(&self) -> Manage<'_> {
+    /// The management operations: realms, applications, usage and the audit log, and
+    /// the scheduled key rotations (see `manage.rs`).
+    pub fn manage(&self) -> Manage<'_> {
         Manage::new(&self.shared, &self.cache, &self.grants)
     }
 
@@ -186,7 +189,7 @@ impl Authority {
         self.grants.revoke(realm, auth, token)
     }
 
-    // ----- the maintenance task (`sync`, `tokens`, `manage`) --------------------------
+    // ----- the maintenance task (`sync`, `tokens`; key rotations are `manage`'s) --------
 
     /// Reads everything again (see `sync.rs`).
     pub async fn reload(&self) -> Result<(), StoreError> {
@@ -211,146 +214,6 @@ impl Authority {
     /// Adds the usage counted since the last flush to the store (see `tokens.rs`).
     pub async fn flush_usage(&self) -> Result<usize, StoreError> {
         self.grants.flush_usage().await
-    }
-
-    /// Rotates the keys of every realm whose schedule says so; returns those rotated.
-    pub async fn rotate_due_keys(&self) -> Result<Vec<RealmName>, ManageError> {
-        self.manage().rotate_due_keys().await
-    }
-
-    // ----- management: the admin API, the dashboard and the CLI (`manage`) ------------
-
-    pub fn realms(&self) -> Vec<Arc<RealmEntry>> {
-        self.manage().realms()
-    }
-
-    pub fn find_realm(&self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
-        self.shared.find_realm(name)
-    }
-
-    pub async fn create_realm(
-        &self,
-        audit: Audit,
-        new: NewRealm,
-    ) -> Result<Arc<RealmEntry>, ManageError> {
-        self.manage().create_realm(audit, new).await
-    }
-
-    pub async fn update_realm(
-        &self,
-        audit: Audit,
-        name: &str,
-        edit: impl FnOnce(&mut Realm) -> Result<(), FieldError>,
-    ) -> Result<Arc<RealmEntry>, ManageError> {
-        self.manage().update_realm(audit, name, edit).await
-    }
-
-    pub async fn rotate_keys(
-        &self,
-        audit: Audit,
-        name: &str,
-        activate_in: u64,
-    ) -> Result<Arc<RealmEntry>, ManageError> {
-        self.manage().rotate_keys(audit, name, activate_in).await
-    }
-
-    pub async fn delete_realm(&self, audit: Audit, name: &str) -> Result<(), ManageError> {
-        self.manage().delete_realm(audit, name).await
-    }
-
-    pub async fn usage(
-        &self,
-        realm: &str,
-        client_id: &str,
-        hours: u32,
-    ) -> Result<Vec<(i64, u64)>, ManageError> {
-        self.manage().usage(realm, client_id, hours).await
-    }
-
-    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        self.manage().audit(query).await
-    }
-
-    pub async fn application_page(
-        &self,
-        realm: &str,
-        query: &AppQuery,
-    ) -> Result<Vec<Application>, ManageError> {
-        self.manage().application_page(realm, query).await
-    }
-
-    pub async fn find_application(
-        &self,
-        realm: &str,
-        client_id: &str,
-    ) -> Result<Application, ManageError> {
-        self.shared.find_application(realm, client_id).await
-    }
-
-    pub async fn create_application(
-        &self,
-        audit: Audit,
-        realm: &str,
-        new: NewApplication,
-    ) -> Result<(Application, String), ManageError> {
-        self.manage().create_application(audit, realm, new).await
-    }
-
-    pub async fn update_application(
-        &self,
-        audit: Audit,
-        realm: &str,
-        client_id: &str,
-        edit: impl FnOnce(&mut Application) -> Result<(), FieldError>,
-    ) -> Result<Application, ManageError> {
-        self.manage()
-            .update_application(audit, realm, client_id, edit)
-            .await
-    }
-
-    pub async fn delete_application(
-        &self,
-        audit: Audit,
-        realm: &str,
-        client_id: &str,
-    ) -> Result<(), ManageError> {
-        self.manage()
-            .delete_application(audit, realm, client_id)
-            .await
-    }
-
-    pub async fn rotate_secret(
-        &self,
-        audit: Audit,
-        realm: &str,
-        client_id: &str,
-        grace_secs: u64,
-    ) -> Result<(String, Option<i64>), ManageError> {
-        self.manage()
-            .rotate_secret(audit, realm, client_id, grace_secs)
-            .await
-    }
-
-    pub async fn revoke_tokens(
-        &self,
-        audit: Audit,
-        realm: &str,
-        client_id: &str,
-    ) -> Result<i64, ManageError> {
-        self.manage().revoke_tokens(audit, realm, client_id).await
-    }
-
-    pub async fn issue_token(
-        &self,
-        audit: Audit,
-        realm: &str,
-        client_id: &str,
-        ttl: Option<TokenTtl>,
-        scopes: Option<ScopeSet>,
-    ) -> Result<GrantedToken, ManageError> {
-        self.manage()
-            .issue_token(audit, realm, client_id, ttl, scopes)
-            .await
     }
 
     // ----- the dashboard's sessions (`sessions`) --------------------------------------

@@ -42,7 +42,7 @@ pub struct NewRealm {
 }
 
 /// Settings of an application to create; `None` takes the default. The name, keys,
-/// audiences and roles come as given: `Authority::create_application` parses them.
+/// audiences and roles come as given: [`Manage::create_application`] parses them.
 #[derive(Debug, Clone, Default)]
 pub struct NewApplication {
     pub name: String,
@@ -62,10 +62,13 @@ pub struct NewApplication {
     pub enabled: bool,
 }
 
-/// The management operations, over the parts they use: the cache to refresh after a
-/// realm changed, and the grants (an administrator's token, revoking every token of an
-/// application, usage, hashing a new secret).
-pub(crate) struct Manage<'a> {
+/// The management operations (`Authority::manage`), over the parts they use: the
+/// cache to refresh after a realm changed, and the grants (an administrator's token,
+/// revoking every token of an application, usage, hashing a new secret). It is a few
+/// references, taken by value, so that an operation's future borrows the authority
+/// rather than this view.
+#[derive(Clone, Copy)]
+pub struct Manage<'a> {
     shared: &'a Shared,
     cache: &'a CacheSync,
     grants: &'a Grants,
@@ -82,18 +85,18 @@ impl<'a> Manage<'a> {
 
     // ----- realms ---------------------------------------------------------------------
 
-    pub(crate) fn realms(&self) -> Vec<Arc<RealmEntry>> {
+    pub fn realms(self) -> Vec<Arc<RealmEntry>> {
         let mut realms: Vec<_> = self.shared.read().realms().cloned().collect();
         realms.sort_by(|a, b| a.realm.name.as_str().cmp(b.realm.name.as_str()));
         realms
     }
 
-    fn find_realm(&self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
+    pub fn find_realm(self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
         self.shared.find_realm(name)
     }
 
-    pub(crate) async fn create_realm(
-        &self,
+    pub async fn create_realm(
+        self,
         audit: Audit,
         new: NewRealm,
     ) -> Result<Arc<RealmEntry>, ManageError> {
@@ -129,7 +132,7 @@ impl<'a> Manage<'a> {
         self.find_realm(realm.name.as_str())
     }
 
-    fn check_hosts_free(&self, realm: &Realm) -> Result<(), ManageError> {
+    fn check_hosts_free(self, realm: &Realm) -> Result<(), ManageError> {
         let directory = self.shared.read();
         for host in &realm.hosts {
             if let Some(other) = directory.realm_for_host(host.as_str())
@@ -148,8 +151,8 @@ impl<'a> Manage<'a> {
     /// key at once; the old key stays published until every token it signed expired.
     /// (At once rather than after a lead: a verifier that pinned the old algorithm
     /// has to be changed anyway, and every node switches within one sync.)
-    pub(crate) async fn update_realm(
-        &self,
+    pub async fn update_realm(
+        self,
         audit: Audit,
         name: &str,
         edit: impl FnOnce(&mut Realm) -> Result<(), FieldError>,
@@ -197,8 +200,8 @@ impl<'a> Manage<'a> {
     /// until every token they could have signed has expired. Every node picks the
     /// signing key by those stored times, so with a lead longer than one sync they all
     /// switch at the same second.
-    pub(crate) async fn rotate_keys(
-        &self,
+    pub async fn rotate_keys(
+        self,
         audit: Audit,
         name: &str,
         activate_in: u64,
@@ -229,7 +232,7 @@ impl<'a> Manage<'a> {
     /// the new key signs. Called periodically by every node; the store lets only one
     /// new key in per period whoever asks, and only the node that added it writes the
     /// audit record (actor `system`). Returns the realms rotated.
-    pub(crate) async fn rotate_due_keys(&self) -> Result<Vec<RealmName>, ManageError> {
+    pub async fn rotate_due_keys(self) -> Result<Vec<RealmName>, ManageError> {
         let now_s = self.shared.now_s();
         let mut rotated = Vec::new();
         for entry in self.realms() {
@@ -271,7 +274,7 @@ impl<'a> Manage<'a> {
         Ok(rotated)
     }
 
-    pub(crate) async fn delete_realm(&self, audit: Audit, name: &str) -> Result<(), ManageError> {
+    pub async fn delete_realm(self, audit: Audit, name: &str) -> Result<(), ManageError> {
         let entry = self.find_realm(name)?;
         if entry.realm.name.is_default() {
             return Err(ManageError::Forbidden(
@@ -292,8 +295,8 @@ impl<'a> Manage<'a> {
 
     /// Tokens issued to an application in each of the last `hours` hours, oldest
     /// first, zeros included: the store's totals plus this process's unflushed counts.
-    pub(crate) async fn usage(
-        &self,
+    pub async fn usage(
+        self,
         realm: &str,
         client_id: &str,
         hours: u32,
@@ -317,15 +320,15 @@ impl<'a> Manage<'a> {
 
     // ----- audit log ------------------------------------------------------------------
 
-    pub(crate) async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    pub async fn audit(self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         self.shared.store().audit(query).await
     }
 
     // ----- management: applications ---------------------------------------------------
 
     /// A page of a realm's applications, ordered by client_id (see [`AppQuery`]).
-    pub(crate) async fn application_page(
-        &self,
+    pub async fn application_page(
+        self,
         realm: &str,
         query: &AppQuery,
     ) -> Result<Vec<Application>, ManageError> {
@@ -337,8 +340,9 @@ impl<'a> Manage<'a> {
             .await?)
     }
 
-    async fn find_application(
-        &self,
+    /// An application as the store has it now.
+    pub async fn find_application(
+        self,
         realm: &str,
         client_id: &str,
     ) -> Result<Application, ManageError> {
@@ -346,8 +350,8 @@ impl<'a> Manage<'a> {
     }
 
     /// Creates an application and returns it with its secret, which is shown only now.
-    pub(crate) async fn create_application(
-        &self,
+    pub async fn create_application(
+        self,
         audit: Audit,
         realm: &str,
         new: NewApplication,
@@ -421,8 +425,8 @@ impl<'a> Manage<'a> {
     }
 
     /// Changes an application through `edit`, then checks it is still coherent.
-    pub(crate) async fn update_application(
-        &self,
+    pub async fn update_application(
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -442,8 +446,8 @@ impl<'a> Manage<'a> {
         self.shared.save_application(app, &record).await
     }
 
-    pub(crate) async fn delete_application(
-        &self,
+    pub async fn delete_application(
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -469,8 +473,8 @@ impl<'a> Manage<'a> {
 
     /// A new secret. With a grace period the old secret keeps working that long;
     /// without one, every token issued so far dies with it.
-    pub(crate) async fn rotate_secret(
-        &self,
+    pub async fn rotate_secret(
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -519,8 +523,8 @@ impl<'a> Manage<'a> {
     }
 
     /// Every token of the application issued until now stops working.
-    pub(crate) async fn revoke_tokens(
-        &self,
+    pub async fn revoke_tokens(
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -532,8 +536,8 @@ impl<'a> Manage<'a> {
     /// administrator's act, not the application's: it is counted in usage but neither
     /// counted against nor refused by the application's quota. It is handed out only
     /// once its audit record is written.
-    pub(crate) async fn issue_token(
-        &self,
+    pub async fn issue_token(
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -595,7 +599,7 @@ impl<'a> Manage<'a> {
         Ok(granted)
     }
 
-    fn random16(&self) -> [u8; 16] {
+    fn random16(self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
         self.shared.rng().fill(&mut bytes);
         bytes
