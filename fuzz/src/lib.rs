@@ -163,7 +163,7 @@ fn build() -> Fixture {
 
     let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
     let ed = Ed25519KeyPair::generate().expect("Ed25519 key");
-    let rsa = RsaKeyPair::from_pkcs8(include_bytes!("rsa_key.pk8")).expect("RSA key");
+    let rsa = RsaKeyPair::from_pkcs8(include_bytes!("../testdata/rsa_key.pk8")).expect("RSA key");
     let point = ec.public_key().as_ref();
     let jwks = serde_json::json!({"keys": [
         {"kty": "EC", "crv": "P-256", "kid": "ec",
@@ -189,6 +189,7 @@ fn build() -> Fixture {
             ("op", TokenFormat::Opaque, SigningAlg::Es256),
         ] {
             authority
+                .manage()
                 .create_realm(
                     Audit::by(Actor::cli()),
                     NewRealm {
@@ -257,6 +258,7 @@ fn build() -> Fixture {
             let methods = new.auth_methods.clone().unwrap_or_default();
             let enabled = new.enabled;
             let (app, secret) = authority
+                .manage()
                 .create_application(Audit::by(Actor::cli()), realm, new)
                 .await
                 .expect("application");

@@ -1,6 +1,6 @@
 //! RSA keys made for the fuzz targets only; they protect nothing.
 
-/// A 2048-bit key (`openssl genpkey`) whose PKCS#8 form is `rsa_key.pk8`: `jwt` signs
+/// A 2048-bit key (`openssl genpkey`) whose PKCS#8 form is `testdata/rsa_key.pk8`: `jwt` signs
 /// RS256 assertions with it.
 pub const PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA6UF4tt4exEE1oUZoz04G\nTz+x5ZzBHk1E6O+Efpq8IcI+pC34+XSeQ9cGR2ozeyZfgl1x+zTNtnyQrfd/ax79\nIABY9pXKbEqO1FHgZalOLTBHQCZEHI0OHUY8mP07IntbMD6p6cTEhVSWHDK7JQz9\nNCtwEFBV9pn6QW4BumaEeTEelwoo3Hxg/kLrLEQOKUF5vN2Q0Ctd4r7+9i6ySp8a\nALhJBBBJCC3YwSAY9mGQEsQbo+N8NM35x79QgPr4GA/NjSf0ZMedoFW8zMOsOIGY\nShRpAnFGOMnus8BLDdZgiM1HUkLN1Lz5s3PQFKOl2wUNW/vraz7VQBRl91Z6PsFk\nQwIDAQAB\n-----END PUBLIC KEY-----";
 

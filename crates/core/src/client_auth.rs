@@ -7,13 +7,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use crate::authority::Authority;
 use crate::client_keys::{AssertionAlg, ClientKey};
-use crate::crypto::CompactJws;
+use crate::crypto::{CompactJws, SecretHasher};
 use crate::directory::RealmEntry;
 use crate::domain::{Application, AuthMethod, SecretHash};
 use crate::error::OAuthError;
 use crate::replay::ReplayCache;
+use crate::shared::Shared;
 
 /// The only `client_assertion_type` there is (RFC 7523 §2.2).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -95,14 +95,37 @@ struct OneTime {
     replayed: &'static str,
 }
 
-impl Authority {
+/// Authenticates clients: checks their secrets, signed credentials and assertions
+/// against the cached applications, and remembers the one-time values it accepted.
+pub(crate) struct ClientAuthenticator {
+    shared: Arc<Shared>,
+    /// Client secrets are kept as keyed hashes under a key derived from the master key.
+    secrets: SecretHasher,
+    /// Signed credentials and assertion `jti`s already accepted.
+    replay: ReplayCache,
+}
+
+impl ClientAuthenticator {
+    pub(crate) fn new(shared: Arc<Shared>, secrets: SecretHasher) -> Self {
+        Self {
+            shared,
+            secrets,
+            replay: ReplayCache::default(),
+        }
+    }
+
+    /// The keyed hash a new secret is stored as.
+    pub(crate) fn hash_secret(&self, secret: &str) -> [u8; 32] {
+        self.secrets.hash(secret)
+    }
+
     /// Authenticates a client of `realm`. Failures of a shared secret all read the same,
     /// so that a caller cannot probe which client ids exist.
     ///
     /// Everything is decided from memory; only a one-time credential presented to a
     /// node whose store is shared costs one store round trip, so that no other node
     /// accepts it again. Shared secrets never touch the store.
-    pub async fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         realm: &RealmEntry,
         auth: &ClientAuth,
@@ -112,8 +135,9 @@ impl Authority {
         // nodes); memory has already refused the replays it knows of.
         if let Some(once) = once
             && !self
-                .store
-                .claim_once(&once.key, once.expires_at, self.now_s())
+                .shared
+                .store()
+                .claim_once(&once.key, once.expires_at, self.shared.now_s())
                 .await?
         {
             return Err(OAuthError::invalid_client(once.replayed));
@@ -134,7 +158,7 @@ impl Authority {
                 .check_secret(realm, client_id, secret, AuthMethod::ClientSecretBasic)
                 .map(|app| (app, None)),
             ClientAuth::Post { client_id, secret } => {
-                if let Some(app) = self.cached_application(&realm.realm.id, client_id)
+                if let Some(app) = self.shared.cached_application(&realm.realm.id, client_id)
                     && app.enabled
                     && app.allows(AuthMethod::SignedCredential)
                     && let Some((key, block)) = signed_credential_block(&app, secret)
@@ -164,11 +188,11 @@ impl Authority {
         secret: &str,
         method: AuthMethod,
     ) -> Result<Arc<Application>, OAuthError> {
-        let app = self.cached_application(&realm.realm.id, client_id);
+        let app = self.shared.cached_application(&realm.realm.id, client_id);
         let hashes = app
             .as_deref()
             .map_or(&DECOY_SECRETS[..], |a| &a.secrets[..]);
-        let matched = self.secrets.verify(secret, hashes, self.now_s());
+        let matched = self.secrets.verify(secret, hashes, self.shared.now_s());
         match app {
             Some(app) if matched && app.enabled && app.allows(method) => Ok(app),
             _ => Err(OAuthError::invalid_client("client authentication failed")),
@@ -176,7 +200,8 @@ impl Authority {
     }
 
     fn secret_matches(&self, app: &Application, secret: &str) -> bool {
-        self.secrets.verify(secret, &app.secrets, self.now_s())
+        self.secrets
+            .verify(secret, &app.secrets, self.shared.now_s())
     }
 
     /// D1: the block recovers to `client_id:secret:timestamp_ms`, the id and secret
@@ -211,7 +236,7 @@ impl Authority {
             .trim()
             .parse()
             .map_err(|_| refuse("the signed credential's timestamp is not a number"))?;
-        let now_ms = self.clock.now_ms();
+        let now_ms = self.shared.now_ms();
         let window_ms = i64::try_from(realm.realm.credential_window_secs)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
@@ -228,7 +253,10 @@ impl Authority {
             expires_at: forget_at,
             replayed: "the signed credential was already used",
         };
-        if !self.replay.claim_key(once.key, forget_at, self.now_s()) {
+        if !self
+            .replay
+            .claim_key(once.key, forget_at, self.shared.now_s())
+        {
             return Err(refuse(once.replayed));
         }
         Ok(once)
@@ -265,6 +293,7 @@ impl Authority {
             return Err(refuse("client_assertion iss and sub must be the client_id"));
         }
         let app = self
+            .shared
             .cached_application(&realm.realm.id, client_id)
             .filter(|app| app.enabled && app.allows(AuthMethod::PrivateKeyJwt))
             .ok_or_else(|| refuse("client authentication failed"))?;
@@ -276,7 +305,7 @@ impl Authority {
         if !verified {
             return Err(refuse("client_assertion signature does not verify"));
         }
-        let now_s = self.now_s();
+        let now_s = self.shared.now_s();
         let exp = claims
             .exp
             .ok_or_else(|| refuse("client_assertion has no exp"))?;
@@ -324,7 +353,7 @@ impl Authority {
             },
             _ => return false,
         };
-        let server = self.server_url().as_str();
+        let server = self.shared.server_url().as_str();
         let name = realm.realm.name.as_str();
         let mut bases = vec![realm.issuer.clone()];
         bases.push(format!("{server}/realms/{name}"));

@@ -621,6 +621,22 @@ fn parse_each<T, S: AsRef<str>>(
     values.iter().map(|v| parse(field, v.as_ref())).collect()
 }
 
+/// An application's name, shown to people: 1 to 200 bytes, not only spaces, none of
+/// its characters hidden (see [`check_visible_text`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ApplicationName(String);
+string_newtype!(ApplicationName);
+
+impl ApplicationName {
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldError> {
+        if value.trim().is_empty() || value.len() > 200 {
+            return Err(FieldError::new(field, "a name is 1 to 200 characters"));
+        }
+        check_visible_text(field, value)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
 /// A client of a realm: who it is, how it authenticates, what tokens it gets.
 ///
 /// Built only from parsed values, when it is created or read from the store: the keys a
@@ -629,7 +645,7 @@ fn parse_each<T, S: AsRef<str>>(
 pub struct Application {
     pub realm_id: String,
     pub client_id: ClientId,
-    pub name: String,
+    pub name: ApplicationName,
     pub enabled: bool,
     pub secrets: Vec<SecretHash>,
     pub scopes: ScopeSet,
@@ -730,6 +746,26 @@ mod tests {
             PublicUrl::parse("public_url", "https://a.example/").map(|u| u.to_string()),
             Ok("https://a.example".to_owned())
         );
+    }
+
+    #[test]
+    fn application_names_are_visible_text_of_1_to_200_bytes() {
+        for fine in [
+            "billing",
+            "Zahlung – café 支付",
+            " padded ",
+            &"x".repeat(200),
+        ] {
+            let name = ApplicationName::parse("name", fine).unwrap();
+            assert_eq!(name.as_str(), fine);
+        }
+        for bad in ["", "   ", &"x".repeat(201), "a\u{202E}b", "tab\there"] {
+            assert_eq!(
+                ApplicationName::parse("name", bad).unwrap_err().field,
+                "name",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

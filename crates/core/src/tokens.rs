@@ -1,18 +1,23 @@
 //! The grants, and checking what they issued: the token, introspection and revocation
-//! endpoints without HTTP.
+//! endpoints without HTTP; the usage and quotas they count, and the bounds on the state
+//! one application can make the server keep.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::authority::{Actor, Audit, Authority};
-use crate::client_auth::ClientAuth;
+use crate::client_auth::{ClientAuth, ClientAuthenticator};
 use crate::crypto::{self, CompactJws, Sealer};
 use crate::directory::RealmEntry;
 use crate::domain::{
     Application, MAX_TTL_SECS, REFRESH_TOKEN_PREFIX, ScopeSet, TokenFormat, TokenTtl,
 };
 use crate::error::{ManageError, OAuthError, StoreError};
-use crate::quota::Per;
+use crate::quota::{self, Per, QuotaCounter};
+use crate::shared::{Actor, Audit, Shared};
 use crate::store::{RefreshFamily, RefreshUse, Revocation};
+use crate::usage::UsageCounter;
 
 /// Which provider's conventions a request came in under; it changes the claims and
 /// the response fields, never who may have a token.
@@ -69,16 +74,82 @@ pub struct TokenInfo {
 /// The longest a token may live, as a signed number of seconds.
 const MAX_TTL_SECS_I64: i64 = MAX_TTL_SECS as i64;
 
-impl Authority {
+/// Bounds on the state one application can make the server keep (issue 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateLimits {
+    /// Live revocations (of single tokens and of refresh families) per application. A
+    /// single-token revocation past it revokes every token of the application issued
+    /// so far instead (as `revoke_tokens` does): the token surely dies, and no row is
+    /// added. The directory holds every node's live revocations, so the bound is
+    /// realm-wide up to one sync.
+    pub live_revocations_per_app: usize,
+    /// Live refresh families (chains of refresh tokens) per application. Past it, a
+    /// client-credentials grant still issues its access token, without a refresh token
+    /// (RFC 6749 §4.4.3 makes one optional) and without a row. Counted from the store
+    /// at most once a minute per application, plus this node's own since: with N
+    /// nodes, a bound can be passed by what the others start in that minute.
+    pub live_refresh_families_per_app: u64,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        Self {
+            live_revocations_per_app: 100_000,
+            live_refresh_families_per_app: 10_000,
+        }
+    }
+}
+
+/// (realm id, client id) → (when counted in the store, live refresh families since)
+type FamilyCounts = HashMap<(String, String), (i64, u64)>;
+
+/// Grants tokens and checks them: the token, introspection and revocation endpoints,
+/// and what they count (usage, quotas, live refresh families).
+pub(crate) struct Grants {
+    shared: Arc<Shared>,
+    clients: ClientAuthenticator,
+    /// Tokens issued per application per hour, not yet flushed to the store.
+    usage: UsageCounter,
+    /// Tokens granted per application this minute and this UTC day (see `quota.rs`).
+    quota: QuotaCounter,
+    /// Held while usage is flushed and while it is read, so that a read never sees
+    /// counts that have left memory but are not in the store yet.
+    usage_flush: tokio::sync::Mutex<()>,
+    state_limits: StateLimits,
+    family_counts: Mutex<FamilyCounts>,
+}
+
+impl Grants {
+    pub(crate) fn new(shared: Arc<Shared>, clients: ClientAuthenticator) -> Self {
+        Self {
+            shared,
+            clients,
+            usage: UsageCounter::default(),
+            quota: QuotaCounter::default(),
+            usage_flush: tokio::sync::Mutex::new(()),
+            state_limits: StateLimits::default(),
+            family_counts: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn set_state_limits(&mut self, limits: StateLimits) {
+        self.state_limits = limits;
+    }
+
+    /// How the grants authenticate their clients.
+    pub(crate) fn clients(&self) -> &ClientAuthenticator {
+        &self.clients
+    }
+
     /// The token endpoint.
-    pub async fn grant(
+    pub(crate) async fn grant(
         &self,
         realm: &RealmEntry,
         request: &TokenRequest,
     ) -> Result<GrantedToken, OAuthError> {
         match request.grant_type.as_str() {
             "client_credentials" => {
-                let app = self.authenticate(realm, &request.auth).await?;
+                let app = self.clients.authenticate(realm, &request.auth).await?;
                 let scope = negotiate_scope(&app, request.scope.as_deref())?;
                 let audiences = negotiate_audiences(&app, &request.resources)?;
                 self.take_quota(realm, &app)?;
@@ -106,8 +177,9 @@ impl Authority {
                     family.as_deref(),
                 )?;
                 if let (Some(ttl), Some(family)) = (app.refresh_token_ttl, family) {
-                    let expires_at = self.now_s() + ttl_secs(ttl);
-                    self.store
+                    let expires_at = self.shared.now_s() + ttl_secs(ttl);
+                    self.shared
+                        .store()
                         .insert_refresh_family(&RefreshFamily {
                             id: family.clone(),
                             realm_id: realm.realm.id.clone(),
@@ -155,7 +227,7 @@ impl Authority {
         realm: &RealmEntry,
         request: &TokenRequest,
     ) -> Result<GrantedToken, OAuthError> {
-        let app = self.authenticate(realm, &request.auth).await?;
+        let app = self.clients.authenticate(realm, &request.auth).await?;
         let Some(ttl) = app.refresh_token_ttl else {
             return Err(OAuthError::UnauthorizedClient(
                 "this application has no refresh tokens".into(),
@@ -172,7 +244,7 @@ impl Authority {
         if claims.client_id != app.client_id.as_str() {
             return Err(invalid("the refresh token belongs to another client"));
         }
-        let now_s = self.now_s();
+        let now_s = self.shared.now_s();
         if claims.exp <= now_s {
             return Err(invalid("the refresh token has expired"));
         }
@@ -204,7 +276,8 @@ impl Authority {
         // presented token usable once the quota allows; given back if the refresh fails.
         let counted_at = self.take_quota(realm, &app)?;
         let used = self
-            .store
+            .shared
+            .store()
             .use_refresh_family(&claims.family, claims.generation, expires_at, now_s)
             .await;
         if !matches!(used, Ok(RefreshUse::Rotated)) {
@@ -258,9 +331,10 @@ impl Authority {
         realm: &RealmEntry,
         app: &Application,
     ) -> Result<bool, StoreError> {
-        let now_s = self.now_s();
+        let now_s = self.shared.now_s();
         let key = (realm.realm.id.clone(), app.client_id.to_string());
-        let cached = family_counts(&self.family_counts)
+        let cached = self
+            .family_counts()
             .get(&key)
             .copied()
             .filter(|(at, _)| now_s.saturating_sub(*at) < 60);
@@ -268,10 +342,11 @@ impl Authority {
             Some((_, live)) => live,
             None => {
                 let live = self
-                    .store
+                    .shared
+                    .store()
                     .live_refresh_families(&key.0, &key.1, now_s)
                     .await?;
-                family_counts(&self.family_counts).insert(key, (now_s, live));
+                self.family_counts().insert(key, (now_s, live));
                 live
             }
         };
@@ -281,7 +356,7 @@ impl Authority {
     /// Adds a family just started to the application's count.
     fn counted_family(&self, realm: &RealmEntry, app: &Application) {
         let key = (realm.realm.id.clone(), app.client_id.to_string());
-        if let Some((_, live)) = family_counts(&self.family_counts).get_mut(&key) {
+        if let Some((_, live)) = self.family_counts().get_mut(&key) {
             *live = live.saturating_add(1);
         }
     }
@@ -294,7 +369,7 @@ impl Authority {
             // No clock read and no lock for the applications without a quota.
             return Ok(0);
         }
-        let now_s = self.now_s();
+        let now_s = self.shared.now_s();
         self.quota
             .take(&realm.realm.id, app.client_id.as_str(), app.quota, now_s)
             .map_err(|exceeded| {
@@ -326,7 +401,7 @@ impl Authority {
         audiences: &[String],
         ttl: TokenTtl,
     ) -> Result<(), OAuthError> {
-        let now_ms = issue_ms(self.clock.now_ms(), app);
+        let now_ms = issue_ms(self.shared.now_ms(), app);
         let claims = RefreshClaims {
             family: family.to_owned(),
             generation,
@@ -339,7 +414,7 @@ impl Authority {
         let json = serde_json::to_vec(&claims).map_err(internal)?;
         let sealed = realm
             .refresh
-            .seal(self.rng.as_ref(), realm.realm.id.as_bytes(), &json);
+            .seal(self.shared.rng(), realm.realm.id.as_bytes(), &json);
         granted.refresh_token = Some(format!(
             "{REFRESH_TOKEN_PREFIX}{}",
             crypto::b64url_encode(&sealed)
@@ -361,7 +436,7 @@ impl Authority {
 
     fn new_family_id(&self) -> String {
         let mut bytes = [0u8; 16];
-        self.rng.fill(&mut bytes);
+        self.shared.rng().fill(&mut bytes);
         uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
             .to_string()
@@ -380,7 +455,7 @@ impl Authority {
         dialect: Dialect,
         family: Option<&str>,
     ) -> Result<GrantedToken, OAuthError> {
-        let now_ms = issue_ms(self.clock.now_ms(), app);
+        let now_ms = issue_ms(self.shared.now_ms(), app);
         let iat = now_ms.div_euclid(1000);
         // `exp - iat` is exactly the lifetime, as every peer server writes it and as
         // validators that compare the two expect; `expires_in` says the same lifetime.
@@ -394,7 +469,7 @@ impl Authority {
             TokenFormat::Opaque => random.len(),
         };
         if let Some(used) = random.get_mut(..drawn) {
-            self.rng.fill(used);
+            self.shared.rng().fill(used);
         }
         let (jti_random, nonce) = split_random(&random);
         let mut jti_buf = uuid::Uuid::encode_buffer();
@@ -462,12 +537,12 @@ impl Authority {
 
     /// Whether `token` is alive in `realm`, and what it says. `None` for anything else:
     /// malformed, forged, another realm's, expired, revoked, or its application gone.
-    pub fn check(&self, realm: &RealmEntry, token: &str) -> Option<TokenInfo> {
+    pub(crate) fn check(&self, realm: &RealmEntry, token: &str) -> Option<TokenInfo> {
         let claims = decode(realm, token)?;
-        if claims.exp <= self.now_s() {
+        if claims.exp <= self.shared.now_s() {
             return None;
         }
-        if !self.is_alive(
+        if !self.shared.is_alive(
             &realm.realm.id,
             &claims.client_id,
             &claims.jti,
@@ -491,13 +566,13 @@ impl Authority {
     }
 
     /// The introspection endpoint (RFC 7662): the caller must be a client of the realm.
-    pub async fn introspect(
+    pub(crate) async fn introspect(
         &self,
         realm: &RealmEntry,
         auth: &ClientAuth,
         token: &str,
     ) -> Result<Option<TokenInfo>, OAuthError> {
-        self.authenticate(realm, auth).await?;
+        self.clients.authenticate(realm, auth).await?;
         Ok(self.check(realm, token))
     }
 
@@ -507,21 +582,24 @@ impl Authority {
     /// lookup); revoking it ends its whole family and every access token the family
     /// issued (§2.1: "SHOULD also invalidate all access tokens based on the same
     /// authorization grant").
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         realm: &RealmEntry,
         auth: &ClientAuth,
         token: &str,
     ) -> Result<(), OAuthError> {
-        let app = self.authenticate(realm, auth).await?;
+        let app = self.clients.authenticate(realm, auth).await?;
         if token.starts_with(REFRESH_TOKEN_PREFIX) {
             let Some(claims) = self.open_refresh(realm, token) else {
                 return Ok(());
             };
-            if claims.client_id != app.client_id.as_str() || claims.exp <= self.now_s() {
+            if claims.client_id != app.client_id.as_str() || claims.exp <= self.shared.now_s() {
                 return Ok(());
             }
-            self.store.revoke_refresh_family(&claims.family).await?;
+            self.shared
+                .store()
+                .revoke_refresh_family(&claims.family)
+                .await?;
             self.revoke_family_tokens(&realm.realm.id, app.client_id.as_str(), &claims.family)
                 .await?;
             return Ok(());
@@ -532,7 +610,9 @@ impl Authority {
         if info.client_id != app.client_id.as_str() {
             return Ok(());
         }
-        let live = self.live_revocations(&realm.realm.id, app.client_id.as_str());
+        let live = self
+            .shared
+            .live_revocations(&realm.realm.id, app.client_id.as_str());
         if live >= self.state_limits.live_revocations_per_app {
             return self
                 .revoke_all_instead(realm, app.client_id.as_str(), live)
@@ -556,7 +636,7 @@ impl Authority {
         );
         let realm_name = realm.realm.name.as_str();
         let detail = serde_json::json!({ "reason": "live revocation limit", "live": live });
-        self.revoke_tokens(Audit::new(Actor::system(), detail), realm_name, client_id)
+        self.revoke_all(Audit::new(Actor::system(), detail), realm_name, client_id)
             .await
             .map_err(|err| match err {
                 ManageError::Store(err) => OAuthError::from(err),
@@ -582,11 +662,9 @@ impl Authority {
             jti: family.to_owned(),
             realm_id: realm_id.to_owned(),
             client_id: client_id.to_owned(),
-            expires_at: self.now_s().saturating_add(MAX_TTL_SECS_I64),
+            expires_at: self.shared.now_s().saturating_add(MAX_TTL_SECS_I64),
         };
-        self.store.insert_revocation(&revocation).await?;
-        self.remember_revocation(revocation);
-        Ok(())
+        self.shared.add_revocation(revocation).await
     }
 
     async fn revoke_jti(&self, realm_id: &str, info: &TokenInfo) -> Result<(), StoreError> {
@@ -596,17 +674,124 @@ impl Authority {
             client_id: info.client_id.clone(),
             expires_at: info.exp,
         };
-        self.store.insert_revocation(&revocation).await?;
-        self.remember_revocation(revocation);
+        self.shared.add_revocation(revocation).await
+    }
+
+    /// Every token of the application issued until now stops working (an
+    /// administrator's "revoke all", or the bound on live revocations). Returns the
+    /// application's new `tokens_valid_after`.
+    pub(crate) async fn revoke_all(
+        &self,
+        audit: Audit,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<i64, ManageError> {
+        let mut app = self.shared.find_application(realm, client_id).await?;
+        let now_ms = self.kill_tokens_issued_so_far(&mut app);
+        let audit = audit.with("tokens_valid_after_ms", now_ms.into());
+        let action = "application.revoke_tokens";
+        let record = self
+            .shared
+            .audit_record(audit, action, realm, Some(client_id));
+        self.shared.save_application(app, &record).await?;
+        Ok(now_ms)
+    }
+
+    /// Moves `tokens_valid_after` past every issue stamp handed out so far: a token is
+    /// stamped at least one millisecond after the previous value (see [`issue_ms`]), so
+    /// "now" alone could leave a token of this same millisecond alive.
+    pub(crate) fn kill_tokens_issued_so_far(&self, app: &mut Application) -> i64 {
+        let at = issue_ms(self.shared.now_ms(), app);
+        app.tokens_valid_after_ms = at;
+        at
+    }
+
+    fn family_counts(&self) -> MutexGuard<'_, FamilyCounts> {
+        // A poisoned lock still holds consistent counts.
+        self.family_counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ----- usage ----------------------------------------------------------------------
+
+    /// Adds what this process counted since the last flush to the store's hourly
+    /// totals. Counts are put back if the store is unavailable, so none are lost.
+    /// Then reads today's totals of every application with a day quota, so that the
+    /// quota counts what the other nodes issued too (see `quota.rs`).
+    pub(crate) async fn flush_usage(&self) -> Result<usize, StoreError> {
+        let _flushing = self.usage_flush.lock().await;
+        let counts = self.usage.take();
+        let flushed = counts.len();
+        if !counts.is_empty() {
+            match self.shared.store().add_usage(&counts).await {
+                Ok(()) => {
+                    let now_s = self.shared.now_s();
+                    let day_quota: Vec<_> = counts
+                        .into_iter()
+                        .filter(|(key, _)| {
+                            self.shared
+                                .cached_application(&key.realm_id, &key.client_id)
+                                .is_some_and(|app| app.quota.per_day.is_some())
+                        })
+                        .collect();
+                    self.quota.flushed(&day_quota, now_s);
+                }
+                Err(err) => {
+                    self.usage.restore(counts);
+                    return Err(err);
+                }
+            }
+        }
+        self.read_quota_totals().await?;
+        Ok(flushed)
+    }
+
+    /// Reads today's usage totals of the applications with a day quota from the store.
+    async fn read_quota_totals(&self) -> Result<(), StoreError> {
+        let now_s = self.shared.now_s();
+        let with_day_quota: Vec<(String, String)> = {
+            let directory = self.shared.read();
+            directory
+                .realms()
+                .flat_map(|realm| directory.applications_of(&realm.realm.id))
+                .filter(|app| app.quota.per_day.is_some())
+                .map(|app| (app.realm_id.clone(), app.client_id.to_string()))
+                .collect()
+        };
+        let first = quota::first_hour_of_day(now_s);
+        for (realm_id, client_id) in with_day_quota {
+            let hours = self
+                .shared
+                .store()
+                .usage(&realm_id, &client_id, first)
+                .await?;
+            let total = hours
+                .iter()
+                .map(|(_, n)| *n)
+                .fold(0u64, u64::saturating_add);
+            self.quota.stored_today(&realm_id, &client_id, total, now_s);
+        }
+        self.quota.forget_before(now_s);
         Ok(())
     }
-}
 
-fn family_counts(
-    counts: &crate::authority::FamilyCounts,
-) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), (i64, u64)>> {
-    // A poisoned lock still holds consistent counts.
-    counts.lock().unwrap_or_else(|e| e.into_inner())
+    /// Tokens issued to an application per hour since `first_hour`, as (hour, tokens)
+    /// pairs: the store's totals, then this process's unflushed counts (an hour may
+    /// come twice).
+    pub(crate) async fn usage_since(
+        &self,
+        realm_id: &str,
+        client_id: &str,
+        first_hour: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let _no_flush = self.usage_flush.lock().await;
+        let mut hours = self
+            .shared
+            .store()
+            .usage(realm_id, client_id, first_hour)
+            .await?;
+        hours.extend(self.usage.pending(realm_id, client_id));
+        Ok(hours)
+    }
 }
 
 /// The random bytes of a UUIDv7 `jti`.

@@ -399,7 +399,7 @@ async fn flush_usage(authority: &Authority) {
 }
 
 async fn rotate_due_keys(authority: &Authority) {
-    match authority.rotate_due_keys().await {
+    match authority.manage().rotate_due_keys().await {
         Ok(realms) => {
             for realm in realms {
                 tracing::info!(%realm, "rotated signing keys on schedule");

@@ -8,9 +8,9 @@ use tessera_core::NewRealm;
 use tessera_core::client_keys::{Jwks, PublicKeyPem};
 use tessera_core::directory::RealmEntry;
 use tessera_core::domain::{
-    Application, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS, PublicUrl, Quota,
-    RealmName, Role, ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
-    key_rotation,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS,
+    PublicUrl, Quota, RealmName, Role, ScopeSet, SigningAlg, TokenFormat, TokenPrefix, TokenTtl,
+    TokenTypeSpelling, key_rotation,
 };
 use tessera_core::error::{FieldError, ManageError};
 use tessera_core::store::{AppQuery, AuditQuery, USAGE_KEPT_HOURS};
@@ -60,7 +60,7 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
     ApplicationView {
         realm: realm.to_owned(),
         client_id: app.client_id.to_string(),
-        name: app.name.clone(),
+        name: app.name.to_string(),
         enabled: app.enabled,
         scopes: app.scopes.to_strings(),
         default_scopes: app.default_scopes.as_ref().map(ScopeSet::to_strings),
@@ -89,6 +89,7 @@ pub fn application_view(realm: &str, app: &Application) -> ApplicationView {
 pub fn list_realms(authority: &Authority) -> Vec<RealmView> {
     let now_s = authority.now_s();
     authority
+        .manage()
         .realms()
         .iter()
         .map(|e| realm_view(e, now_s))
@@ -96,7 +97,7 @@ pub fn list_realms(authority: &Authority) -> Vec<RealmView> {
 }
 
 pub fn show_realm(authority: &Authority, name: &str) -> Result<RealmView, ManageError> {
-    let entry = authority.find_realm(name)?;
+    let entry = authority.manage().find_realm(name)?;
     Ok(realm_view(&entry, authority.now_s()))
 }
 
@@ -142,6 +143,7 @@ pub async fn create_realm(
     let name = new.name.to_string();
     let audit = Audit::new(actor.clone(), audit_detail(input));
     let view = authority
+        .manage()
         .create_realm(audit, new)
         .await
         .map(|e| realm_view(&e, authority.now_s()))
@@ -162,6 +164,7 @@ pub async fn update_realm(
 ) -> Result<RealmView, ManageError> {
     let audit = Audit::new(actor.clone(), audit_detail(&patch));
     let entry = authority
+        .manage()
         .update_realm(audit, name, |realm| {
             if let Some(hosts) = &patch.hosts {
                 realm.hosts = parse_hosts(hosts)?;
@@ -207,7 +210,7 @@ pub async fn rotate_keys(
         return Err(FieldError::new("activate_in", "at most a year, in seconds").into());
     }
     let audit = Audit::by(actor.clone());
-    let entry = authority.rotate_keys(audit, name, lead).await;
+    let entry = authority.manage().rotate_keys(audit, name, lead).await;
     let entry = unless_gone(authority, name, None, entry).await?;
     Ok(realm_view(&entry, authority.now_s()))
 }
@@ -217,7 +220,10 @@ pub async fn delete_realm(
     actor: &Actor,
     name: &str,
 ) -> Result<(), ManageError> {
-    let deleted = authority.delete_realm(Audit::by(actor.clone()), name).await;
+    let deleted = authority
+        .manage()
+        .delete_realm(Audit::by(actor.clone()), name)
+        .await;
     unless_gone(authority, name, None, deleted).await?;
     Ok(())
 }
@@ -256,6 +262,7 @@ pub async fn list_applications(
         return Err(FieldError::new("q", "a search is at most 200 characters").into());
     }
     let apps = authority
+        .manage()
         .application_page(
             realm,
             &AppQuery {
@@ -297,8 +304,11 @@ pub async fn usage(
         },
     };
     // 404 for an unknown application rather than a row of zeros.
-    authority.find_application(realm, client_id).await?;
-    let series = authority.usage(realm, client_id, hours).await?;
+    authority
+        .manage()
+        .find_application(realm, client_id)
+        .await?;
+    let series = authority.manage().usage(realm, client_id, hours).await?;
     Ok(UsageView {
         client_id: client_id.to_owned(),
         hours: series
@@ -325,6 +335,7 @@ pub async fn list_audit(
         })
         .transpose()?;
     let records = authority
+        .manage()
         .audit(&AuditQuery {
             before,
             realm: query.realm.clone(),
@@ -361,7 +372,10 @@ pub async fn show_application(
     realm: &str,
     client_id: &str,
 ) -> Result<ApplicationView, ManageError> {
-    let app = authority.find_application(realm, client_id).await?;
+    let app = authority
+        .manage()
+        .find_application(realm, client_id)
+        .await?;
     Ok(application_view(realm, &app))
 }
 
@@ -411,7 +425,10 @@ pub async fn create_application(
         quota: parse_quota(input.quota.as_ref())?,
         enabled: input.enabled.unwrap_or(true),
     };
-    let created = authority.create_application(audit, realm, new).await;
+    let created = authority
+        .manage()
+        .create_application(audit, realm, new)
+        .await;
     let (app, secret) = unless_gone(authority, realm, None, created).await?;
     Ok(ApplicationWithSecret {
         application: application_view(realm, &app),
@@ -433,10 +450,8 @@ pub async fn update_application(
     }
     let audit = Audit::new(actor.clone(), detail);
     let app = authority
+        .manage()
         .update_application(audit, realm, client_id, |app| {
-            if let Some(name) = &patch.name {
-                app.name.clone_from(name);
-            }
             if let Some(scopes) = &patch.scopes {
                 app.scopes = ScopeSet::parse_list("scopes", scopes)?;
             }
@@ -490,6 +505,11 @@ pub async fn update_application(
             if let Some(enabled) = patch.enabled {
                 app.enabled = enabled;
             }
+            // The name last: a bad one is reported after any other field's error, and
+            // before core's checks across fields.
+            if let Some(name) = &patch.name {
+                app.name = ApplicationName::parse("name", name)?;
+            }
             Ok(())
         })
         .await;
@@ -512,7 +532,10 @@ pub async fn delete_application(
     client_id: &str,
 ) -> Result<(), ManageError> {
     let audit = Audit::by(actor.clone());
-    let deleted = authority.delete_application(audit, realm, client_id).await;
+    let deleted = authority
+        .manage()
+        .delete_application(audit, realm, client_id)
+        .await;
     unless_gone(authority, realm, Some(client_id), deleted).await?;
     Ok(())
 }
@@ -528,6 +551,7 @@ pub async fn rotate_secret(
     let audit = Audit::new(actor.clone(), detail);
     let grace = input.grace_period.unwrap_or(0);
     let rotated = authority
+        .manage()
         .rotate_secret(audit, realm, client_id, grace)
         .await;
     let (secret, until) = unless_gone(authority, realm, Some(client_id), rotated).await?;
@@ -553,6 +577,7 @@ pub async fn issue_token(
         .transpose()?;
     let audit = Audit::by(actor.clone());
     let granted = authority
+        .manage()
         .issue_token(audit, realm, client_id, ttl, scopes)
         .await;
     let granted = unless_gone(authority, realm, Some(client_id), granted).await?;
@@ -572,7 +597,10 @@ pub async fn revoke_tokens(
     client_id: &str,
 ) -> Result<TokensRevoked, ManageError> {
     let audit = Audit::by(actor.clone());
-    let at = authority.revoke_tokens(audit, realm, client_id).await;
+    let at = authority
+        .manage()
+        .revoke_tokens(audit, realm, client_id)
+        .await;
     let at = unless_gone(authority, realm, Some(client_id), at).await?;
     Ok(TokensRevoked {
         client_id: client_id.to_owned(),
@@ -601,12 +629,12 @@ async fn unless_gone<T>(
         if let Err(err) = authority.sync().await {
             tracing::warn!(error = %err, "could not read the change log");
         }
-        if let Err(gone @ ManageError::NotFound { .. }) = authority.find_realm(realm) {
+        if let Err(gone @ ManageError::NotFound { .. }) = authority.manage().find_realm(realm) {
             return Err(gone);
         }
         if let Some(client_id) = client_id
             && let Err(gone @ ManageError::NotFound { .. }) =
-                authority.find_application(realm, client_id).await
+                authority.manage().find_application(realm, client_id).await
         {
             return Err(gone);
         }

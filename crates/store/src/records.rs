@@ -1,79 +1,245 @@
-//! The rows of each table as read (`FromRow`, derived) and how domain values are written
-//! into a row's JSON `data` column and read back, shared by both backends. Reading goes
-//! through the domain's parsing constructors, so a row that no longer parses is reported
-//! as corrupt instead of trusted. A new column is a field here, its name in the table's
-//! column list beside it, and a migration per database.
+//! The rows of each table and how domain values are written into them and read back,
+//! shared by both backends. Reading goes through the domain's parsing constructors, so
+//! a row that no longer parses is reported as corrupt instead of trusted.
+//!
+//! Each table is declared once, with [`table!`]: the row struct (read through a derived
+//! `FromRow`), `bind`, which binds a row's values onto a query in the order of its
+//! columns, and a macro named after the table that gives `sql.rs` the same columns to
+//! write its statements with (`columns`, `values`, `set`, `next`). A new column is one
+//! field at the end of its table's declaration, its value in the row's conversion from
+//! and to the domain value beside it (or a new key in the JSON `data` column, which needs
+//! no column at all), and a migration per database: no statement in `sql.rs` changes.
+//! The test `a_table_declared_once_is_written_and_read_back` declares a table of its own
+//! and writes and reads it through those generated pieces alone.
 
 use serde::{Deserialize, Serialize};
 use tessera_core::client_keys::{Jwks, PublicKeyPem};
 use tessera_core::domain::{
-    Application, Audience, AuthMethod, ClientId, HostName, PublicUrl, Quota, Realm, RealmName,
-    Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, HostName, PublicUrl, Quota,
+    Realm, RealmName, Role, ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl,
+    TokenTypeSpelling,
 };
 use tessera_core::error::{FieldError, StoreError};
-use tessera_core::store::{AuditRecord, Change, ChangeEntry, Revocation, StoredKey};
+use tessera_core::store::{AuditRecord, Change, ChangeEntry, RefreshFamily, Revocation, StoredKey};
 
-/// The columns of `realms`, in [`RealmRow`]'s order.
-macro_rules! realm_columns {
-    () => {
-        "id, name, data, created_at"
-    };
-}
-/// The columns of `applications`, in [`ApplicationRow`]'s order.
-macro_rules! application_columns {
-    () => {
-        "realm_id, client_id, name, data, created_at, updated_at"
-    };
-}
-/// The columns of `signing_keys`, in [`KeyRow`]'s order.
-macro_rules! key_columns {
-    () => {
-        "kid, realm_id, alg, sealed_private, created_at, activates_at, retired_at, expires_at"
-    };
-}
-/// The columns of `revocations`, in [`RevocationRow`]'s order.
-macro_rules! revocation_columns {
-    () => {
-        "jti, realm_id, client_id, expires_at"
-    };
-}
-/// The columns of `audit_log`, in [`AuditRow`]'s order.
-macro_rules! audit_columns {
-    () => {
-        "seq, at_ms, actor, action, realm, client_id, detail"
-    };
-}
-pub(crate) use {
-    application_columns, audit_columns, key_columns, realm_columns, revocation_columns,
-};
+/// Declares a table: `name => Row { keys; columns }`, the columns that identify a row
+/// (none for a log), a `;`, then the others, in the table's order. It makes:
+///
+/// - `Row`, with a field per column and a derived `sqlx::FromRow`;
+/// - `Row::bind`, which binds every value of a row onto a query, in column order;
+/// - `name!(columns)`: `"a, b, c"`; `name!(values)`: `"$1, $2, $3"`, a placeholder per
+///   column; `name!(set)`: `"b = $2, c = $3"`, every column but the keys, from the same
+///   placeholders (an `UPDATE ... WHERE` on the keys' `$1`...); `name!(next)`: the
+///   number of the first placeholder after the row's (`4`), for a statement that binds
+///   more than the row.
+macro_rules! table {
+    (
+        $(#[$meta:meta])*
+        $table:ident => $row:ident {
+            $($key:ident: $key_ty:ty),* ;
+            $($column:ident: $ty:ty),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(sqlx::FromRow)]
+        pub(crate) struct $row {
+            $($key: $key_ty,)*
+            $($column: $ty,)+
+        }
 
+        impl $row {
+            /// Binds the row's values onto `query`, in the order of the table's columns.
+            pub(crate) fn bind<'q, DB: sqlx::Database>(
+                &'q self,
+                query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+            ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+            where
+                $($key_ty: sqlx::Encode<'q, DB> + sqlx::Type<DB>,)*
+                $($ty: sqlx::Encode<'q, DB> + sqlx::Type<DB>,)+
+            {
+                query $(.bind(&self.$key))* $(.bind(&self.$column))+
+            }
+        }
+
+        macro_rules! $table {
+            (columns) => {
+                $crate::records::column_list!($($key)* $($column)+)
+            };
+            (values) => {
+                $crate::records::placeholders!($($key)* $($column)+)
+            };
+            (set) => {
+                $crate::records::assignments!([$($key)*] $($key)* $($column)+)
+            };
+            (next) => {
+                $crate::records::next_placeholder!($($key)* $($column)+)
+            };
+        }
+    };
+}
+
+/// `"a, b, c"` for columns `a b c`.
+macro_rules! column_list {
+    ($first:ident $($column:ident)*) => {
+        concat!(stringify!($first) $(, ", ", stringify!($column))*)
+    };
+}
+
+/// `"$1, $2, $3"` for three columns. (Up to 15 columns: the widest table has 8.)
+macro_rules! placeholders {
+    ($($column:ident)+) => {
+        $crate::records::placeholders!(@ [] [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16] $($column)+)
+    };
+    (@ [$($done:literal)*] [$n:literal $($more:literal)*] $column:ident $($rest:ident)*) => {
+        $crate::records::placeholders!(@ [$($done)* $n] [$($more)*] $($rest)*)
+    };
+    (@ [$first:literal $($done:literal)*] [$($more:literal)*]) => {
+        concat!("$", $first $(, ", $", $done)*)
+    };
+}
+
+/// `"c = $3, d = $4"` for the columns after the keys `[a b]` of `a b c d`.
+macro_rules! assignments {
+    ([$($key:ident)*] $($column:ident)+) => {
+        $crate::records::assignments!(@ [$($key)*] [] [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16] $($column)+)
+    };
+    // A key: its number is passed over.
+    (@ [$key:ident $($keys:ident)*] [$($done:tt)*] [$n:literal $($more:literal)*]
+        $column:ident $($rest:ident)*) => {
+        $crate::records::assignments!(@ [$($keys)*] [$($done)*] [$($more)*] $($rest)*)
+    };
+    (@ [] [$($done:tt)*] [$n:literal $($more:literal)*] $column:ident $($rest:ident)*) => {
+        $crate::records::assignments!(@ [] [$($done)* ($column $n)] [$($more)*] $($rest)*)
+    };
+    (@ [] [($first:ident $n:literal) $(($column:ident $m:literal))*] [$($more:literal)*]) => {
+        concat!(stringify!($first), " = $", $n $(, ", ", stringify!($column), " = $", $m)*)
+    };
+}
+
+/// `4` for three columns: the number of the placeholder after the row's.
+macro_rules! next_placeholder {
+    ($($column:ident)+) => {
+        $crate::records::next_placeholder!(@ [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16] $($column)+)
+    };
+    (@ [$n:literal $($more:literal)*] $column:ident $($rest:ident)*) => {
+        $crate::records::next_placeholder!(@ [$($more)*] $($rest)*)
+    };
+    (@ [$n:literal $($more:literal)*]) => {
+        $n
+    };
+}
+
+pub(crate) use {assignments, column_list, next_placeholder, placeholders};
+
+table! {
+    realms => RealmRow {
+        id: String;
+        name: String,
+        data: String,
+        created_at: i64,
+    }
+}
+
+table! {
+    applications => ApplicationRow {
+        realm_id: String,
+        client_id: String;
+        name: String,
+        data: String,
+        created_at: i64,
+        updated_at: i64,
+    }
+}
+
+table! {
+    /// `realm_id` is the second column: `sql.rs` refers to it as `$2`.
+    signing_keys => KeyRow {
+        kid: String;
+        realm_id: String,
+        alg: String,
+        sealed_private: Vec<u8>,
+        created_at: i64,
+        activates_at: i64,
+        retired_at: Option<i64>,
+        expires_at: Option<i64>,
+    }
+}
+
+table! {
+    revocations => RevocationRow {
+        jti: String;
+        realm_id: String,
+        client_id: String,
+        expires_at: i64,
+    }
+}
+
+table! {
+    refresh_families => FamilyRow {
+        id: String;
+        realm_id: String,
+        client_id: String,
+        generation: i64,
+        expires_at: i64,
+        revoked: bool,
+    }
+}
+
+table! {
+    /// A record as written; the store numbers it (`seq`, see [`AuditRow`]).
+    audit_log => AuditEntryRow {
+        ;
+        at_ms: i64,
+        actor: String,
+        action: String,
+        realm: String,
+        client_id: Option<String>,
+        detail: String,
+    }
+}
+
+// The tables' macros, for `sql.rs` to import by path (a `macro_rules!` has a path only
+// once re-exported); clippy takes the re-export of a macro that a macro made for a no-op.
+#[allow(clippy::single_component_path_imports)]
+pub(crate) use {applications, audit_log, realms, refresh_families, revocations, signing_keys};
+
+/// A record of the audit log as read: its number, and what was written.
 #[derive(sqlx::FromRow)]
-pub(crate) struct RealmRow {
-    id: String,
-    name: String,
-    data: String,
-    created_at: i64,
+pub(crate) struct AuditRow {
+    seq: i64,
+    #[sqlx(flatten)]
+    entry: AuditEntryRow,
 }
 
 impl RealmRow {
+    pub(crate) fn of(realm: &Realm) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: realm.id.clone(),
+            name: realm.name.as_str().to_owned(),
+            data: realm_data(realm)?,
+            created_at: realm.created_at,
+        })
+    }
+
     pub(crate) fn parse(self) -> Result<Realm, StoreError> {
         realm_from_row(self.id, &self.name, &self.data, self.created_at)
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct KeyRow {
-    kid: String,
-    realm_id: String,
-    alg: String,
-    sealed_private: Vec<u8>,
-    created_at: i64,
-    activates_at: i64,
-    retired_at: Option<i64>,
-    expires_at: Option<i64>,
-}
-
 impl KeyRow {
+    pub(crate) fn of(key: &StoredKey) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            realm_id: key.realm_id.clone(),
+            alg: key.alg.as_str().to_owned(),
+            sealed_private: key.sealed_private.clone(),
+            created_at: key.created_at,
+            activates_at: key.activates_at,
+            retired_at: key.retired_at,
+            expires_at: key.expires_at,
+        }
+    }
+
     pub(crate) fn parse(self) -> Result<StoredKey, StoreError> {
         Ok(StoredKey {
             kid: self.kid,
@@ -88,12 +254,15 @@ impl KeyRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RevocationRow {
-    jti: String,
-    realm_id: String,
-    client_id: String,
-    expires_at: i64,
+impl RevocationRow {
+    pub(crate) fn of(revocation: &Revocation) -> Self {
+        Self {
+            jti: revocation.jti.clone(),
+            realm_id: revocation.realm_id.clone(),
+            client_id: revocation.client_id.clone(),
+            expires_at: revocation.expires_at,
+        }
+    }
 }
 
 impl From<RevocationRow> for Revocation {
@@ -107,27 +276,43 @@ impl From<RevocationRow> for Revocation {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuditRow {
-    seq: i64,
-    at_ms: i64,
-    actor: String,
-    action: String,
-    realm: String,
-    client_id: Option<String>,
-    detail: String,
+impl FamilyRow {
+    pub(crate) fn of(family: &RefreshFamily) -> Self {
+        Self {
+            id: family.id.clone(),
+            realm_id: family.realm_id.clone(),
+            client_id: family.client_id.clone(),
+            generation: family.generation,
+            expires_at: family.expires_at,
+            revoked: family.revoked,
+        }
+    }
+}
+
+impl AuditEntryRow {
+    pub(crate) fn of(record: &AuditRecord) -> Self {
+        Self {
+            at_ms: record.at_ms,
+            actor: record.actor.clone(),
+            action: record.action.clone(),
+            realm: record.realm.clone(),
+            client_id: record.client_id.clone(),
+            detail: record.detail.clone(),
+        }
+    }
 }
 
 impl From<AuditRow> for AuditRecord {
     fn from(row: AuditRow) -> Self {
+        let AuditRow { seq, entry } = row;
         Self {
-            seq: row.seq,
-            at_ms: row.at_ms,
-            actor: row.actor,
-            action: row.action,
-            realm: row.realm,
-            client_id: row.client_id,
-            detail: row.detail,
+            seq,
+            at_ms: entry.at_ms,
+            actor: entry.actor,
+            action: entry.action,
+            realm: entry.realm,
+            client_id: entry.client_id,
+            detail: entry.detail,
         }
     }
 }
@@ -165,7 +350,7 @@ pub(crate) struct RealmData {
     key_rotation_secs: Option<u64>,
 }
 
-pub(crate) fn realm_data(realm: &Realm) -> Result<String, StoreError> {
+fn realm_data(realm: &Realm) -> Result<String, StoreError> {
     let data = RealmData {
         hosts: realm.hosts.iter().map(|h| h.as_str().to_owned()).collect(),
         public_url: realm.public_url.as_ref().map(|u| u.as_str().to_owned()),
@@ -263,7 +448,7 @@ struct QuotaData {
     per_day: Option<u64>,
 }
 
-pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> {
+fn application_data(app: &Application) -> Result<String, StoreError> {
     let data = ApplicationData {
         enabled: app.enabled,
         secrets: app
@@ -302,17 +487,18 @@ pub(crate) fn application_data(app: &Application) -> Result<String, StoreError> 
     serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ApplicationRow {
-    pub realm_id: String,
-    pub client_id: String,
-    pub name: String,
-    pub data: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl ApplicationRow {
+    pub(crate) fn of(app: &Application) -> Result<Self, StoreError> {
+        Ok(Self {
+            realm_id: app.realm_id.clone(),
+            client_id: app.client_id.as_str().to_owned(),
+            name: app.name.as_str().to_owned(),
+            data: application_data(app)?,
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+        })
+    }
+
     pub(crate) fn parse(self) -> Result<Application, StoreError> {
         application_from_row(self)
     }
@@ -333,7 +519,7 @@ fn read_application(row: ApplicationRow) -> Result<Application, StoreError> {
     Ok(Application {
         realm_id: row.realm_id,
         client_id: ClientId::parse("client_id", &row.client_id).map_err(corrupt_field)?,
-        name: row.name,
+        name: ApplicationName::parse("name", &row.name).map_err(corrupt_field)?,
         enabled: data.enabled,
         secrets: data
             .secrets
@@ -464,6 +650,109 @@ pub(crate) fn contains_pattern(search: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    table! {
+        /// A table of this test's own, declared as any table is.
+        #[derive(Debug, Clone, PartialEq)]
+        widgets => WidgetRow {
+            shop: String,
+            id: String;
+            name: String,
+            blob: Vec<u8>,
+            count: i64,
+            note: Option<String>,
+            gone: bool,
+        }
+    }
+
+    /// Writes a row with the generated INSERT, changes it with the generated UPDATE and
+    /// reads it back with the generated column list, on `$conn`: the statements `sql.rs`
+    /// writes for a table, made from its declaration alone.
+    macro_rules! round_trip {
+        ($conn:expr, $create:literal) => {{
+            let conn = $conn;
+            sqlx::query($create).execute(&mut *conn).await.unwrap();
+            let first = WidgetRow {
+                shop: "s1".into(),
+                id: "w1".into(),
+                name: "first".into(),
+                blob: vec![0, 1, 255],
+                count: -3,
+                note: None,
+                gone: false,
+            };
+            first
+                .bind(sqlx::query(concat!(
+                    "INSERT INTO widgets (",
+                    widgets!(columns),
+                    ") VALUES (",
+                    widgets!(values),
+                    ")"
+                )))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let changed = WidgetRow {
+                name: "second".into(),
+                note: Some("a note".into()),
+                gone: true,
+                ..first.clone()
+            };
+            let updated = changed
+                .bind(sqlx::query(concat!(
+                    "UPDATE widgets SET ",
+                    widgets!(set),
+                    " WHERE shop = $1 AND id = $2 AND count > $",
+                    widgets!(next)
+                )))
+                .bind(-10_i64)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(updated.rows_affected(), 1);
+            let read: Vec<WidgetRow> =
+                sqlx::query_as(concat!("SELECT ", widgets!(columns), " FROM widgets"))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            assert_eq!(read, vec![changed]);
+        }};
+    }
+
+    #[test]
+    fn a_declaration_makes_the_statements_pieces() {
+        assert_eq!(widgets!(columns), "shop, id, name, blob, count, note, gone");
+        assert_eq!(widgets!(values), "$1, $2, $3, $4, $5, $6, $7");
+        assert_eq!(
+            widgets!(set),
+            "name = $3, blob = $4, count = $5, note = $6, gone = $7"
+        );
+        assert_eq!(widgets!(next), 8);
+        assert_eq!(audit_log!(values), "$1, $2, $3, $4, $5, $6");
+    }
+
+    #[tokio::test]
+    async fn a_table_declared_once_is_written_and_read_back() {
+        let mut sqlite = <sqlx::SqliteConnection as sqlx::Connection>::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        round_trip!(
+            &mut sqlite,
+            "CREATE TABLE widgets (shop TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, \
+             blob BLOB NOT NULL, count INTEGER NOT NULL, note TEXT, gone BOOLEAN NOT NULL, \
+             PRIMARY KEY (shop, id))"
+        );
+        let schema = tessera_test_support::postgres::Schema::create("records")
+            .await
+            .unwrap();
+        let mut postgres = tessera_test_support::postgres::connect(schema.url()).await;
+        round_trip!(
+            &mut postgres,
+            "CREATE TABLE widgets (shop TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, \
+             blob BYTEA NOT NULL, count BIGINT NOT NULL, note TEXT, gone BOOLEAN NOT NULL, \
+             PRIMARY KEY (shop, id))"
+        );
+    }
 
     /// An application stored before quotas existed (no `quota` in its data) has none,
     /// and one without a quota is stored as before.

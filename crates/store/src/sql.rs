@@ -15,9 +15,9 @@ use tessera_core::store::{
 
 use crate::dialect::{Dialect, RowsAffected};
 use crate::records::{
-    ApplicationRow, AuditRow, ChangeRow, KeyRow, RealmRow, RevocationRow, application_columns,
-    application_data, audit_columns, change_columns, contains_pattern, key_columns, realm_columns,
-    realm_data, revocation_columns,
+    ApplicationRow, AuditEntryRow, AuditRow, ChangeRow, FamilyRow, KeyRow, RealmRow, RevocationRow,
+    applications, audit_log, change_columns, contains_pattern, realms, refresh_families,
+    revocations, signing_keys,
 };
 
 /// A store on the database `D` speaks: SQLite ([`crate::SqliteStore`]) or PostgreSQL
@@ -55,15 +55,11 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(pool: Pool<D::Db>, claims: Pool<D::Db>) -> Self {
         let like = D::CASELESS_LIKE;
         let application_page = format!(
-            concat!(
-                "SELECT ",
-                application_columns!(),
-                " FROM applications WHERE realm_id = $1 AND client_id > $2 \
-                 AND (CAST($3 AS TEXT) IS NULL \
-                 OR name {like} $3 ESCAPE '\\' OR client_id {like} $3 ESCAPE '\\') \
-                 ORDER BY client_id LIMIT $4"
-            ),
-            like = like
+            "SELECT {columns} FROM applications WHERE realm_id = $1 AND client_id > $2 \
+             AND (CAST($3 AS TEXT) IS NULL \
+             OR name {like} $3 ESCAPE '\\' OR client_id {like} $3 ESCAPE '\\') \
+             ORDER BY client_id LIMIT $4",
+            columns = applications!(columns),
         );
         Self {
             pool,
@@ -98,8 +94,13 @@ fn app_change(realm_id: &str, client_id: &str) -> Change {
 }
 
 /// The store numbers the records (`seq`).
-const INSERT_AUDIT: &str = "INSERT INTO audit_log (at_ms, actor, action, realm, client_id, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_AUDIT: &str = concat!(
+    "INSERT INTO audit_log (",
+    audit_log!(columns),
+    ") VALUES (",
+    audit_log!(values),
+    ")"
+);
 
 type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 type Row<D> = <<D as Dialect>::Db as Database>::Row;
@@ -118,9 +119,9 @@ where
     for<'q> bool: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db>,
-    for<'r> Option<String>: Decode<'r, D::Db>,
-    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
-    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Decode<'q, D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'r> &'r str: ColumnIndex<Row<D>>,
     usize: ColumnIndex<Row<D>>,
 {
@@ -139,13 +140,8 @@ where
     /// Writes a change's audit record, in the change's transaction: if it cannot be
     /// written, the change is not made either.
     async fn write_audit(conn: &mut Connection<D>, audit: &AuditRecord) -> Result<(), StoreError> {
-        sqlx::query(INSERT_AUDIT)
-            .bind(audit.at_ms)
-            .bind(audit.actor.as_str())
-            .bind(audit.action.as_str())
-            .bind(audit.realm.as_str())
-            .bind(audit.client_id.as_deref())
-            .bind(audit.detail.as_str())
+        let row = AuditEntryRow::of(audit);
+        row.bind(sqlx::query(INSERT_AUDIT))
             .execute(conn)
             .await
             .map_err(unavailable)?;
@@ -184,19 +180,14 @@ where
     }
 
     async fn insert_key(conn: &mut Connection<D>, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(concat!(
+        let row = KeyRow::of(key);
+        row.bind(sqlx::query(concat!(
             "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(key.kid.as_str())
-        .bind(key.realm_id.as_str())
-        .bind(key.alg.as_str())
-        .bind(key.sealed_private.as_slice())
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .bind(key.expires_at)
+            signing_keys!(columns),
+            ") VALUES (",
+            signing_keys!(values),
+            ")"
+        )))
         .execute(conn)
         .await
         .map_err(conflict_or_unavailable(format!("signing key {}", key.kid)))?;
@@ -228,26 +219,24 @@ where
         // One statement checks and inserts, so that a CLI and a server rotating at once
         // on SQLite cannot both pass the check; nothing is added to a realm deleted
         // meanwhile.
-        let added = sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-             WHERE EXISTS (SELECT 1 FROM realms WHERE id = $2) AND NOT EXISTS \
-             (SELECT 1 FROM signing_keys WHERE realm_id = $2 AND activates_at >= $9)"
-        ))
-        .bind(key.kid.as_str())
-        .bind(key.realm_id.as_str())
-        .bind(key.alg.as_str())
-        .bind(key.sealed_private.as_slice())
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .bind(key.expires_at)
-        .bind(unless_since.unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await
-        .map_err(conflict_or_unavailable(format!("signing key {}", key.kid)))?
-        .rows_affected()
+        // `$2` is the row's realm_id.
+        let row = KeyRow::of(key);
+        let added = row
+            .bind(sqlx::query(concat!(
+                "INSERT INTO signing_keys (",
+                signing_keys!(columns),
+                ") SELECT ",
+                signing_keys!(values),
+                " WHERE EXISTS (SELECT 1 FROM realms WHERE id = $2) AND NOT EXISTS \
+                 (SELECT 1 FROM signing_keys WHERE realm_id = $2 AND activates_at >= $",
+                signing_keys!(next),
+                ")"
+            )))
+            .bind(unless_since.unwrap_or(i64::MAX))
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_or_unavailable(format!("signing key {}", key.kid)))?
+            .rows_affected()
             > 0;
         if !added {
             return Ok(false);
@@ -407,9 +396,9 @@ where
     for<'q> bool: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db>,
-    for<'r> Option<String>: Decode<'r, D::Db>,
-    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
-    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Decode<'q, D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'r> &'r str: ColumnIndex<Row<D>>,
     usize: ColumnIndex<Row<D>>,
 {
@@ -428,7 +417,7 @@ where
     async fn realms(&self) -> Result<Vec<Realm>, StoreError> {
         sqlx::query_as::<_, RealmRow>(concat!(
             "SELECT ",
-            realm_columns!(),
+            realms!(columns),
             " FROM realms ORDER BY name"
         ))
         .fetch_all(&self.pool)
@@ -442,7 +431,7 @@ where
     async fn find_realm(&self, realm_id: &str) -> Result<Option<Realm>, StoreError> {
         sqlx::query_as::<_, RealmRow>(concat!(
             "SELECT ",
-            realm_columns!(),
+            realms!(columns),
             " FROM realms WHERE id = $1"
         ))
         .bind(realm_id)
@@ -460,15 +449,14 @@ where
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query(concat!(
+        let row = RealmRow::of(realm)?;
+        row.bind(sqlx::query(concat!(
             "INSERT INTO realms (",
-            realm_columns!(),
-            ") VALUES ($1, $2, $3, $4)"
-        ))
-        .bind(realm.id.as_str())
-        .bind(realm.name.as_str())
-        .bind(realm_data(realm)?.as_str())
-        .bind(realm.created_at)
+            realms!(columns),
+            ") VALUES (",
+            realms!(values),
+            ")"
+        )))
         .execute(&mut *tx)
         .await
         .map_err(conflict_or_unavailable(format!("realm {}", realm.name)))?;
@@ -488,10 +476,13 @@ where
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE realms SET name = $1, data = $2 WHERE id = $3")
-            .bind(realm.name.as_str())
-            .bind(realm_data(realm)?.as_str())
-            .bind(realm.id.as_str())
+        let row = RealmRow::of(realm)?;
+        let done = row
+            .bind(sqlx::query(concat!(
+                "UPDATE realms SET ",
+                realms!(set),
+                " WHERE id = $1"
+            )))
             .execute(&mut *tx)
             .await
             .map_err(conflict_or_unavailable(format!("realm {}", realm.name)))?
@@ -542,7 +533,7 @@ where
     async fn applications(&self) -> Result<Vec<Application>, StoreError> {
         sqlx::query_as::<_, ApplicationRow>(concat!(
             "SELECT ",
-            application_columns!(),
+            applications!(columns),
             " FROM applications"
         ))
         .fetch_all(&self.pool)
@@ -556,7 +547,7 @@ where
     async fn list_applications(&self, realm_id: &str) -> Result<Vec<Application>, StoreError> {
         sqlx::query_as::<_, ApplicationRow>(concat!(
             "SELECT ",
-            application_columns!(),
+            applications!(columns),
             " FROM applications WHERE realm_id = $1 ORDER BY client_id"
         ))
         .bind(realm_id)
@@ -575,7 +566,7 @@ where
     ) -> Result<Option<Application>, StoreError> {
         sqlx::query_as::<_, ApplicationRow>(concat!(
             "SELECT ",
-            application_columns!(),
+            applications!(columns),
             " FROM applications WHERE realm_id = $1 AND client_id = $2"
         ))
         .bind(realm_id)
@@ -593,17 +584,14 @@ where
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query(concat!(
+        let row = ApplicationRow::of(app)?;
+        row.bind(sqlx::query(concat!(
             "INSERT INTO applications (",
-            application_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6)"
-        ))
-        .bind(app.realm_id.as_str())
-        .bind(app.client_id.as_str())
-        .bind(app.name.as_str())
-        .bind(application_data(app)?.as_str())
-        .bind(app.created_at)
-        .bind(app.updated_at)
+            applications!(columns),
+            ") VALUES (",
+            applications!(values),
+            ")"
+        )))
         .execute(&mut *tx)
         .await
         .map_err(conflict_or_unavailable(format!(
@@ -622,19 +610,17 @@ where
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE applications SET name = $1, data = $2, updated_at = $3 \
-             WHERE realm_id = $4 AND client_id = $5",
-        )
-        .bind(app.name.as_str())
-        .bind(application_data(app)?.as_str())
-        .bind(app.updated_at)
-        .bind(app.realm_id.as_str())
-        .bind(app.client_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected()
+        let row = ApplicationRow::of(app)?;
+        let done = row
+            .bind(sqlx::query(concat!(
+                "UPDATE applications SET ",
+                applications!(set),
+                " WHERE realm_id = $1 AND client_id = $2"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected()
             > 0;
         if !done {
             return Self::nothing_done(tx).await;
@@ -694,7 +680,7 @@ where
     async fn signing_keys(&self, realm_id: Option<&str>) -> Result<Vec<StoredKey>, StoreError> {
         sqlx::query_as::<_, KeyRow>(concat!(
             "SELECT ",
-            key_columns!(),
+            signing_keys!(columns),
             " FROM signing_keys WHERE CAST($1 AS TEXT) IS NULL OR realm_id = $1 \
              ORDER BY created_at, kid"
         ))
@@ -730,7 +716,7 @@ where
     async fn revocations(&self, now_s: i64) -> Result<Vec<Revocation>, StoreError> {
         let rows = sqlx::query_as::<_, RevocationRow>(concat!(
             "SELECT ",
-            revocation_columns!(),
+            revocations!(columns),
             " FROM revocations WHERE expires_at > $1"
         ))
         .bind(now_s)
@@ -743,7 +729,7 @@ where
     async fn find_revocation(&self, jti: &str) -> Result<Option<Revocation>, StoreError> {
         let row = sqlx::query_as::<_, RevocationRow>(concat!(
             "SELECT ",
-            revocation_columns!(),
+            revocations!(columns),
             " FROM revocations WHERE jti = $1"
         ))
         .bind(jti)
@@ -755,15 +741,14 @@ where
 
     async fn insert_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query(concat!(
+        let row = RevocationRow::of(revocation);
+        row.bind(sqlx::query(concat!(
             "INSERT INTO revocations (",
-            revocation_columns!(),
-            ") VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING"
-        ))
-        .bind(revocation.jti.as_str())
-        .bind(revocation.realm_id.as_str())
-        .bind(revocation.client_id.as_str())
-        .bind(revocation.expires_at)
+            revocations!(columns),
+            ") VALUES (",
+            revocations!(values),
+            ") ON CONFLICT (jti) DO NOTHING"
+        )))
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -775,17 +760,14 @@ where
     }
 
     async fn insert_refresh_family(&self, family: &RefreshFamily) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_families \
-             (id, realm_id, client_id, generation, expires_at, revoked) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(family.id.as_str())
-        .bind(family.realm_id.as_str())
-        .bind(family.client_id.as_str())
-        .bind(family.generation)
-        .bind(family.expires_at)
-        .bind(family.revoked)
+        let row = FamilyRow::of(family);
+        row.bind(sqlx::query(concat!(
+            "INSERT INTO refresh_families (",
+            refresh_families!(columns),
+            ") VALUES (",
+            refresh_families!(values),
+            ")"
+        )))
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -902,8 +884,8 @@ where
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query_as::<_, AuditRow>(concat!(
-            "SELECT ",
-            audit_columns!(),
+            "SELECT seq, ",
+            audit_log!(columns),
             " FROM audit_log WHERE seq < $1 AND (CAST($2 AS TEXT) IS NULL OR realm = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR client_id = $3) ORDER BY seq DESC LIMIT $4"
         ))

@@ -124,6 +124,7 @@ impl Dashboard {
             csrf: &who.csrf,
             realms: self
                 .authority()
+                .manage()
                 .realms()
                 .iter()
                 .map(|r| r.realm.name.to_string())

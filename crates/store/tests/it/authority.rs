@@ -88,6 +88,7 @@ async fn revoke_all_kills_a_token_of_the_same_millisecond(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(600))
         .await
         .unwrap();
@@ -95,6 +96,7 @@ async fn revoke_all_kills_a_token_of_the_same_millisecond(kind: Kind) {
     let realm = authority.realm("default").unwrap();
     let before = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
     authority
+        .manage()
         .revoke_tokens(Audit::by(Actor::cli()), "default", id)
         .await
         .unwrap();
@@ -114,6 +116,7 @@ async fn tokens_expire_by_the_clock(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
@@ -143,6 +146,7 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let authority = authority_on(&backend, clock.clone()).await;
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(600))
         .await
         .unwrap();
@@ -151,6 +155,7 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
     let before = authority.grant(&realm, &basic(id, &secret)).await.unwrap();
     clock.advance_secs(1);
     authority
+        .manage()
         .revoke_tokens(Audit::by(Actor::cli()), "default", id)
         .await
         .unwrap();
@@ -161,6 +166,7 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
     // Rotation with a grace period: both secrets work until the grace ends.
     clock.advance_secs(1);
     let (new_secret, until) = authority
+        .manage()
         .rotate_secret(Audit::by(Actor::cli()), "default", id, 30)
         .await
         .unwrap();
@@ -180,6 +186,7 @@ async fn revoke_all_and_rotation_kill_earlier_tokens_only(kind: Kind) {
     // Rotation without grace: the old secret and every token die at once.
     clock.advance_secs(1);
     let (newest, _) = authority
+        .manage()
         .rotate_secret(Audit::by(Actor::cli()), "default", id, 0)
         .await
         .unwrap();
@@ -199,6 +206,7 @@ async fn another_process_sees_changes_after_sync(kind: Kind) {
     let a = authority_on(&backend, clock.clone()).await;
     let b = authority_over(backend.reopen().await, clock.clone()).await;
     let (app, secret) = a
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(600))
         .await
         .unwrap();
@@ -226,7 +234,8 @@ async fn another_process_sees_changes_after_sync(kind: Kind) {
         "revocation reached B"
     );
 
-    a.delete_application(Audit::by(Actor::cli()), "default", id)
+    a.manage()
+        .delete_application(Audit::by(Actor::cli()), "default", id)
         .await
         .unwrap();
     b.sync().await.unwrap();
@@ -248,13 +257,15 @@ async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let a = authority_on(&backend, clock.clone()).await;
     let b = authority_over(backend.reopen().await, clock.clone()).await;
-    a.update_realm(Audit::by(Actor::cli()), "default", |realm| {
-        realm.key_rotation_secs = Some(86_400);
-        Ok(())
-    })
-    .await
-    .unwrap();
+    a.manage()
+        .update_realm(Audit::by(Actor::cli()), "default", |realm| {
+            realm.key_rotation_secs = Some(86_400);
+            Ok(())
+        })
+        .await
+        .unwrap();
     let (app, secret) = a
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(7200))
         .await
         .unwrap();
@@ -266,11 +277,14 @@ async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind
             .unwrap()
             .access_token,
     );
-    assert!(a.rotate_due_keys().await.unwrap().is_empty(), "not due yet");
+    assert!(
+        a.manage().rotate_due_keys().await.unwrap().is_empty(),
+        "not due yet"
+    );
 
     // An hour before the day is up, both nodes find the rotation due; one key gets in.
     clock.advance_secs(86_400 - tessera_core::SCHEDULED_KEY_LEAD_SECS);
-    let (by_a, by_b) = tokio::join!(a.rotate_due_keys(), b.rotate_due_keys());
+    let (by_a, by_b) = tokio::join!(a.manage().rotate_due_keys(), b.manage().rotate_due_keys());
     assert_eq!(by_a.unwrap().len() + by_b.unwrap().len(), 1);
     a.sync().await.unwrap();
     b.sync().await.unwrap();
@@ -292,7 +306,7 @@ async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind
     assert!(b.check(&realm_b, &before.access_token).is_some());
     assert!(a.check(&realm_a, &after_b.access_token).is_some());
     assert!(
-        a.rotate_due_keys().await.unwrap().is_empty(),
+        a.manage().rotate_due_keys().await.unwrap().is_empty(),
         "done for a day"
     );
 }
@@ -318,14 +332,15 @@ async fn what_the_server_does_on_its_own_is_audited_as_system(kind: Kind) {
     };
     let pair = |actor: &str, action: &str| (actor.to_owned(), action.to_owned());
     assert_eq!(log().await, [pair("system", "realm.create")]);
-    a.update_realm(Audit::by(Actor::cli()), "default", |realm| {
-        realm.key_rotation_secs = Some(86_400);
-        Ok(())
-    })
-    .await
-    .unwrap();
+    a.manage()
+        .update_realm(Audit::by(Actor::cli()), "default", |realm| {
+            realm.key_rotation_secs = Some(86_400);
+            Ok(())
+        })
+        .await
+        .unwrap();
     clock.advance_secs(86_400 - tessera_core::SCHEDULED_KEY_LEAD_SECS);
-    let (by_a, by_b) = tokio::join!(a.rotate_due_keys(), b.rotate_due_keys());
+    let (by_a, by_b) = tokio::join!(a.manage().rotate_due_keys(), b.manage().rotate_due_keys());
     assert_eq!(by_a.unwrap().len() + by_b.unwrap().len(), 1);
     // Long after, the first key has expired and is purged.
     clock.advance_secs(2 * 365 * 86_400);
@@ -376,6 +391,7 @@ async fn private_key_jwt_checks_every_claim_and_never_reuses_a_jti(kind: Kind) {
     new.auth_methods = Some(vec![AuthMethod::PrivateKeyJwt]);
     new.public_key = Some(pem_of(&pair));
     let (app, _) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();
@@ -527,6 +543,7 @@ async fn a_used_assertion_is_refused_by_every_node_of_a_shared_store(kind: Kind)
     new.auth_methods = Some(vec![AuthMethod::PrivateKeyJwt]);
     new.public_key = Some(pem_of(&pair));
     let (app, _) = a
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();
@@ -589,6 +606,7 @@ async fn refresh_tokens_rotate_across_nodes_and_reuse_revokes_the_family(kind: K
     let mut new = new_app(600);
     new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
     let (app, secret) = a
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();
@@ -650,6 +668,7 @@ async fn a_wrong_secret_costs_the_same_work_for_a_known_and_an_unknown_client(ki
     .await
     .unwrap();
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
@@ -721,6 +740,7 @@ async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind:
     let mut new = new_app(600);
     new.quota = quota(Some(2), Some(5));
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();
@@ -741,6 +761,7 @@ async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind:
     // An administrator's token is neither refused nor counted.
     for _ in 0..3 {
         authority
+            .manage()
             .issue_token(Audit::by(Actor::cli()), "default", id, None, None)
             .await
             .unwrap();
@@ -762,6 +783,7 @@ async fn quotas_refuse_with_retry_after_until_the_minute_or_day_rolls_over(kind:
     grant().await.unwrap();
     // Clearing the quota lifts it at once.
     authority
+        .manage()
         .update_application(Audit::by(Actor::cli()), "default", id, |app| {
             app.quota = Quota::default();
             Ok(())
@@ -781,6 +803,7 @@ async fn refresh_grants_count_against_the_quota_and_a_refused_one_keeps_its_toke
     new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
     new.quota = quota(Some(2), None);
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();
@@ -825,6 +848,7 @@ async fn the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store(ki
     let mut new = new_app(600);
     new.quota = quota(None, Some(6));
     let (app, secret) = a
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();
@@ -835,7 +859,8 @@ async fn the_day_quota_counts_other_nodes_and_earlier_lives_through_the_store(ki
         a.grant(&realm_a, &basic(id, &secret)).await.unwrap();
     }
     // An administrator's token on A is not A's to count, but B cannot tell it apart.
-    a.issue_token(Audit::by(Actor::cli()), "default", id, None, None)
+    a.manage()
+        .issue_token(Audit::by(Actor::cli()), "default", id, None, None)
         .await
         .unwrap();
     a.flush_usage().await.unwrap();
@@ -882,10 +907,12 @@ async fn past_the_bound_on_live_revocations_a_revocation_revokes_all_instead(kin
         .await
         .with_state_limits(limits);
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
     let (other, other_secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(60))
         .await
         .unwrap();
@@ -928,6 +955,7 @@ async fn past_the_bound_on_live_revocations_a_revocation_revokes_all_instead(kin
         "no row added"
     );
     let audit = authority
+        .manage()
         .audit(&tessera_core::store::AuditQuery {
             before: None,
             realm: None,
@@ -971,6 +999,7 @@ async fn past_the_bound_on_live_refresh_families_tokens_come_without_refresh_tok
     let mut new = new_app(600);
     new.refresh_token_ttl = Some(TokenTtl::parse("refresh_token_ttl", 3600).unwrap());
     let (app, secret) = authority
+        .manage()
         .create_application(Audit::by(Actor::cli()), "default", new)
         .await
         .unwrap();

@@ -2,8 +2,8 @@
 
 use tessera_core::StoreError;
 use tessera_core::domain::{
-    Application, Audience, AuthMethod, ClientId, Quota, Realm, RealmName, Role, ScopeSet,
-    SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, Quota, Realm, RealmName, Role,
+    ScopeSet, SecretHash, SigningAlg, TokenFormat, TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use tessera_core::store::{
     AppQuery, AuditQuery, AuditRecord, Change, RefreshFamily, RefreshUse, Revocation, StoredKey,
@@ -87,7 +87,7 @@ async fn a_change_whose_audit_record_cannot_be_written_is_not_made(kind: Kind) {
     let b = app("r1", "client-b");
     assert!(store.insert_application(&b, &audit()).await.is_err());
     let mut renamed = a.clone();
-    renamed.name = "renamed".to_owned();
+    renamed.name = name("renamed");
     assert!(store.update_application(&renamed, &audit()).await.is_err());
     assert!(
         store
@@ -208,11 +208,15 @@ pub(crate) fn key(kid: &str, realm_id: &str) -> StoredKey {
     }
 }
 
+fn name(name: &str) -> ApplicationName {
+    ApplicationName::parse("name", name).unwrap()
+}
+
 fn app(realm_id: &str, client_id: &str) -> Application {
     Application {
         realm_id: realm_id.to_owned(),
         client_id: ClientId::parse("client_id", client_id).unwrap(),
-        name: "app".to_owned(),
+        name: name("app"),
         enabled: true,
         secrets: vec![SecretHash {
             hash: [7; 32],
@@ -282,7 +286,7 @@ async fn applications_round_trip_and_go_with_their_realm(kind: Kind) {
     );
     let mut b = a.clone();
     b.enabled = false;
-    b.name = "renamed".to_owned();
+    b.name = name("renamed");
     b.quota = Quota {
         per_minute: Some(5),
         per_day: None,
@@ -704,7 +708,7 @@ async fn applications_list_in_pages_and_by_search(kind: Kind) {
     ];
     for (id, name) in names {
         let mut a = app("r1", id);
-        a.name = name.to_owned();
+        a.name = self::name(name);
         store.insert_application(&a, &audit()).await.unwrap();
     }
     store

@@ -1,9 +1,9 @@
 //! The management operations on the authority: realms, applications, usage and the
 //! audit log. Each writes the store first and then this process's cache, under the
-//! cache-order lock (see `Authority::sync`); the admin API, the dashboard and the CLI
-//! all reach them through the server's `operations`. Each takes the [`Audit`] of who
-//! asked, and hands the store the change together with its audit record: the store
-//! writes both in one transaction, or neither.
+//! cache-order lock (see `sync.rs`); the admin API, the dashboard and the CLI all reach
+//! them through the server's `operations`. Each takes the [`Audit`] of who asked, and
+//! hands the store the change together with its audit record: the store writes both in
+//! one transaction, or neither.
 
 use std::sync::Arc;
 
@@ -11,34 +11,92 @@ use crate::client_keys::{Jwks, PublicKeyPem};
 use crate::crypto;
 use crate::directory::RealmEntry;
 use crate::domain::{
-    Application, Audience, AuthMethod, ClientId, MAX_TTL_SECS, Realm, RealmName, Role, ScopeSet,
-    SecretHash, SigningAlg, TokenFormat, TokenTtl, TokenTypeSpelling, check_visible_text,
+    Application, ApplicationName, Audience, AuthMethod, ClientId, HostName, MAX_TTL_SECS,
+    PublicUrl, Quota, Realm, RealmName, Role, ScopeSet, SecretHash, SigningAlg, TokenFormat,
+    TokenPrefix, TokenTtl, TokenTypeSpelling,
 };
 use crate::error::{FieldError, ManageError, StoreError};
-use crate::quota;
 use crate::store::{AppQuery, AuditQuery, AuditRecord};
-use crate::tokens::{Dialect, GrantedToken};
 
-use super::{Actor, Audit, Authority, MAX_TTL, NewApplication, NewRealm, SCHEDULED_KEY_LEAD_SECS};
+use crate::shared::{Actor, Audit, Shared, app_not_found};
+use crate::sync::CacheSync;
+use crate::tokens::{Dialect, GrantedToken, Grants};
 
-impl Authority {
-    // ----- management: realms ---------------------------------------------------------
+/// How long a retired key stays published: the longest any token may live.
+const MAX_TTL: i64 = MAX_TTL_SECS as i64;
+/// How long before it signs a key rotated in on schedule is published, so that
+/// verifiers caching the JWKS see it first.
+pub const SCHEDULED_KEY_LEAD_SECS: i64 = 3600;
 
-    pub fn realms(&self) -> Vec<Arc<RealmEntry>> {
-        let mut realms: Vec<_> = self.read().realms().cloned().collect();
+/// Settings of a realm to create; `None` takes the default.
+#[derive(Debug, Clone)]
+pub struct NewRealm {
+    pub name: RealmName,
+    pub hosts: Vec<HostName>,
+    pub public_url: Option<PublicUrl>,
+    pub token_format: Option<TokenFormat>,
+    pub signing_alg: Option<SigningAlg>,
+    pub token_prefix: Option<TokenPrefix>,
+    pub token_type: Option<TokenTypeSpelling>,
+    pub key_rotation_secs: Option<u64>,
+}
+
+/// Settings of an application to create; `None` takes the default. The name, keys,
+/// audiences and roles come as given: [`Manage::create_application`] parses them.
+#[derive(Debug, Clone, Default)]
+pub struct NewApplication {
+    pub name: String,
+    pub client_id: Option<ClientId>,
+    pub scopes: ScopeSet,
+    pub default_scopes: Option<ScopeSet>,
+    pub scope_required: bool,
+    pub token_ttl: Option<TokenTtl>,
+    pub token_format: Option<TokenFormat>,
+    pub refresh_token_ttl: Option<TokenTtl>,
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    pub public_key: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub audiences: Vec<String>,
+    pub roles: Vec<String>,
+    pub quota: Quota,
+    pub enabled: bool,
+}
+
+/// The management operations (`Authority::manage`), over the parts they use: the
+/// cache to refresh after a realm changed, and the grants (an administrator's token,
+/// revoking every token of an application, usage, hashing a new secret). It is a few
+/// references, taken by value, so that an operation's future borrows the authority
+/// rather than this view.
+#[derive(Clone, Copy)]
+pub struct Manage<'a> {
+    shared: &'a Shared,
+    cache: &'a CacheSync,
+    grants: &'a Grants,
+}
+
+impl<'a> Manage<'a> {
+    pub(crate) fn new(shared: &'a Shared, cache: &'a CacheSync, grants: &'a Grants) -> Self {
+        Self {
+            shared,
+            cache,
+            grants,
+        }
+    }
+
+    // ----- realms ---------------------------------------------------------------------
+
+    pub fn realms(self) -> Vec<Arc<RealmEntry>> {
+        let mut realms: Vec<_> = self.shared.read().realms().cloned().collect();
         realms.sort_by(|a, b| a.realm.name.as_str().cmp(b.realm.name.as_str()));
         realms
     }
 
-    pub fn find_realm(&self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
-        self.realm(name).ok_or_else(|| ManageError::NotFound {
-            what: "realm",
-            name: name.to_owned(),
-        })
+    pub fn find_realm(self, name: &str) -> Result<Arc<RealmEntry>, ManageError> {
+        self.shared.find_realm(name)
     }
 
     pub async fn create_realm(
-        &self,
+        self,
         audit: Audit,
         new: NewRealm,
     ) -> Result<Arc<RealmEntry>, ManageError> {
@@ -57,18 +115,25 @@ impl Authority {
             credential_window_secs: 60,
             assertion_max_lifetime_secs: 3600,
             key_rotation_secs: new.key_rotation_secs,
-            created_at: self.now_s(),
+            created_at: self.shared.now_s(),
         };
         self.check_hosts_free(&realm)?;
-        let key = self.new_key(&realm.id, realm.signing_alg, self.now_s())?;
-        let record = self.audit_record(audit, "realm.create", realm.name.as_str(), None);
-        self.store.insert_realm(&realm, &key, &record).await?;
-        self.refresh_realm_now(&realm.id).await?;
+        let key = self
+            .shared
+            .new_key(&realm.id, realm.signing_alg, self.shared.now_s())?;
+        let record = self
+            .shared
+            .audit_record(audit, "realm.create", realm.name.as_str(), None);
+        self.shared
+            .store()
+            .insert_realm(&realm, &key, &record)
+            .await?;
+        self.cache.refresh_realm_now(&realm.id).await?;
         self.find_realm(realm.name.as_str())
     }
 
-    fn check_hosts_free(&self, realm: &Realm) -> Result<(), ManageError> {
-        let directory = self.read();
+    fn check_hosts_free(self, realm: &Realm) -> Result<(), ManageError> {
+        let directory = self.shared.read();
         for host in &realm.hosts {
             if let Some(other) = directory.realm_for_host(host.as_str())
                 && other.realm.id != realm.id
@@ -87,7 +152,7 @@ impl Authority {
     /// (At once rather than after a lead: a verifier that pinned the old algorithm
     /// has to be changed anyway, and every node switches within one sync.)
     pub async fn update_realm(
-        &self,
+        self,
         audit: Audit,
         name: &str,
         edit: impl FnOnce(&mut Realm) -> Result<(), FieldError>,
@@ -108,17 +173,25 @@ impl Authority {
         let new_key = if realm.signing_alg == current.realm.signing_alg {
             None
         } else {
-            Some(self.new_key(&realm.id, realm.signing_alg, self.now_s())?)
+            Some(
+                self.shared
+                    .new_key(&realm.id, realm.signing_alg, self.shared.now_s())?,
+            )
         };
         let rotation = new_key.as_ref().map(|k| (k, k.activates_at + MAX_TTL));
-        let record = self.audit_record(audit, "realm.update", name, None);
-        if !self.store.update_realm(&realm, rotation, &record).await? {
+        let record = self.shared.audit_record(audit, "realm.update", name, None);
+        if !self
+            .shared
+            .store()
+            .update_realm(&realm, rotation, &record)
+            .await?
+        {
             return Err(ManageError::NotFound {
                 what: "realm",
                 name: name.to_owned(),
             });
         }
-        self.refresh_realm_now(&realm.id).await?;
+        self.cache.refresh_realm_now(&realm.id).await?;
         self.find_realm(realm.name.as_str())
     }
 
@@ -128,27 +201,30 @@ impl Authority {
     /// signing key by those stored times, so with a lead longer than one sync they all
     /// switch at the same second.
     pub async fn rotate_keys(
-        &self,
+        self,
         audit: Audit,
         name: &str,
         activate_in: u64,
     ) -> Result<Arc<RealmEntry>, ManageError> {
         let entry = self.find_realm(name)?;
         let lead = i64::try_from(activate_in).unwrap_or(i64::MAX);
-        let key = self.new_key(
+        let key = self.shared.new_key(
             &entry.realm.id,
             entry.realm.signing_alg,
-            self.now_s().saturating_add(lead),
+            self.shared.now_s().saturating_add(lead),
         )?;
         let audit = audit
             .with("activate_in", activate_in.into())
             .with("kid", key.kid.as_str().into());
-        let record = self.audit_record(audit, "realm.rotate_keys", name, None);
+        let record = self
+            .shared
+            .audit_record(audit, "realm.rotate_keys", name, None);
         let keep_old_until = key.activates_at.saturating_add(MAX_TTL);
-        self.store
+        self.shared
+            .store()
             .rotate_signing_key(&key, keep_old_until, None, &record)
             .await?;
-        self.refresh_realm_now(&entry.realm.id).await?;
+        self.cache.refresh_realm_now(&entry.realm.id).await?;
         self.find_realm(name)
     }
 
@@ -156,8 +232,8 @@ impl Authority {
     /// the new key signs. Called periodically by every node; the store lets only one
     /// new key in per period whoever asks, and only the node that added it writes the
     /// audit record (actor `system`). Returns the realms rotated.
-    pub async fn rotate_due_keys(&self) -> Result<Vec<RealmName>, ManageError> {
-        let now_s = self.now_s();
+    pub async fn rotate_due_keys(self) -> Result<Vec<RealmName>, ManageError> {
+        let now_s = self.shared.now_s();
         let mut rotated = Vec::new();
         for entry in self.realms() {
             let Some(period) = entry.realm.key_rotation_secs else {
@@ -169,116 +245,71 @@ impl Authority {
             if newest.saturating_add(period) > activates_at {
                 continue;
             }
-            let key = self.new_key(&entry.realm.id, entry.realm.signing_alg, activates_at)?;
+            let key =
+                self.shared
+                    .new_key(&entry.realm.id, entry.realm.signing_alg, activates_at)?;
             // Unless another node got there first: a key activating within the last
             // period means the rotation is done.
             let since = activates_at.saturating_sub(period).saturating_add(1);
             let audit = Audit::by(Actor::system())
                 .with("activate_in", SCHEDULED_KEY_LEAD_SECS.into())
                 .with("kid", key.kid.as_str().into());
-            let record =
-                self.audit_record(audit, "realm.rotate_keys", entry.realm.name.as_str(), None);
+            let record = self.shared.audit_record(
+                audit,
+                "realm.rotate_keys",
+                entry.realm.name.as_str(),
+                None,
+            );
             let keep_old_until = activates_at.saturating_add(MAX_TTL);
             if self
-                .store
+                .shared
+                .store()
                 .rotate_signing_key(&key, keep_old_until, Some(since), &record)
                 .await?
             {
                 rotated.push(entry.realm.name.clone());
             }
-            self.refresh_realm_now(&entry.realm.id).await?;
+            self.cache.refresh_realm_now(&entry.realm.id).await?;
         }
         Ok(rotated)
     }
 
-    pub async fn delete_realm(&self, audit: Audit, name: &str) -> Result<(), ManageError> {
+    pub async fn delete_realm(self, audit: Audit, name: &str) -> Result<(), ManageError> {
         let entry = self.find_realm(name)?;
         if entry.realm.name.is_default() {
             return Err(ManageError::Forbidden(
                 "the default realm cannot be deleted",
             ));
         }
-        let record = self.audit_record(audit, "realm.delete", name, None);
-        self.store.delete_realm(&entry.realm.id, &record).await?;
-        let _order = self.cache_order.lock().await;
-        self.write().remove_realm(&entry.realm.id);
+        let record = self.shared.audit_record(audit, "realm.delete", name, None);
+        self.shared
+            .store()
+            .delete_realm(&entry.realm.id, &record)
+            .await?;
+        let _order = self.shared.cache_order().await;
+        self.shared.write().remove_realm(&entry.realm.id);
         Ok(())
     }
 
     // ----- usage ----------------------------------------------------------------------
 
-    /// Adds what this process counted since the last flush to the store's hourly
-    /// totals. Counts are put back if the store is unavailable, so none are lost.
-    /// Then reads today's totals of every application with a day quota, so that the
-    /// quota counts what the other nodes issued too (see `quota.rs`).
-    pub async fn flush_usage(&self) -> Result<usize, StoreError> {
-        let _flushing = self.usage_flush.lock().await;
-        let counts = self.usage.take();
-        let flushed = counts.len();
-        if !counts.is_empty() {
-            match self.store.add_usage(&counts).await {
-                Ok(()) => {
-                    let now_s = self.now_s();
-                    let day_quota: Vec<_> = counts
-                        .into_iter()
-                        .filter(|(key, _)| {
-                            self.cached_application(&key.realm_id, &key.client_id)
-                                .is_some_and(|app| app.quota.per_day.is_some())
-                        })
-                        .collect();
-                    self.quota.flushed(&day_quota, now_s);
-                }
-                Err(err) => {
-                    self.usage.restore(counts);
-                    return Err(err);
-                }
-            }
-        }
-        self.read_quota_totals().await?;
-        Ok(flushed)
-    }
-
-    /// Reads today's usage totals of the applications with a day quota from the store.
-    async fn read_quota_totals(&self) -> Result<(), StoreError> {
-        let now_s = self.now_s();
-        let with_day_quota: Vec<(String, String)> = {
-            let directory = self.read();
-            directory
-                .realms()
-                .flat_map(|realm| directory.applications_of(&realm.realm.id))
-                .filter(|app| app.quota.per_day.is_some())
-                .map(|app| (app.realm_id.clone(), app.client_id.to_string()))
-                .collect()
-        };
-        let first = quota::first_hour_of_day(now_s);
-        for (realm_id, client_id) in with_day_quota {
-            let hours = self.store.usage(&realm_id, &client_id, first).await?;
-            let total = hours
-                .iter()
-                .map(|(_, n)| *n)
-                .fold(0u64, u64::saturating_add);
-            self.quota.stored_today(&realm_id, &client_id, total, now_s);
-        }
-        self.quota.forget_before(now_s);
-        Ok(())
-    }
-
     /// Tokens issued to an application in each of the last `hours` hours, oldest
     /// first, zeros included: the store's totals plus this process's unflushed counts.
     pub async fn usage(
-        &self,
+        self,
         realm: &str,
         client_id: &str,
         hours: u32,
     ) -> Result<Vec<(i64, u64)>, ManageError> {
         let entry = self.find_realm(realm)?;
-        let now_hour = self.now_s().div_euclid(3600);
+        let now_hour = self.shared.now_s().div_euclid(3600);
         let first = now_hour - i64::from(hours) + 1;
         let mut series: Vec<(i64, u64)> = (first..=now_hour).map(|h| (h, 0)).collect();
-        let _no_flush = self.usage_flush.lock().await;
-        let stored = self.store.usage(&entry.realm.id, client_id, first).await?;
-        let pending = self.usage.pending(&entry.realm.id, client_id);
-        for (hour, tokens) in stored.into_iter().chain(pending) {
+        let counted = self
+            .grants
+            .usage_since(&entry.realm.id, client_id, first)
+            .await?;
+        for (hour, tokens) in counted {
             let slot = usize::try_from(hour - first).ok();
             if let Some((_, total)) = slot.and_then(|i| series.get_mut(i)) {
                 *total += tokens;
@@ -289,57 +320,38 @@ impl Authority {
 
     // ----- audit log ------------------------------------------------------------------
 
-    /// The audit record of `action` on a realm (by name) or one of its applications,
-    /// for the store to write with the change.
-    fn audit_record(
-        &self,
-        audit: Audit,
-        action: &str,
-        realm: &str,
-        client_id: Option<&str>,
-    ) -> AuditRecord {
-        AuditRecord {
-            seq: 0,
-            at_ms: self.clock.now_ms(),
-            actor: audit.actor.as_str().to_owned(),
-            action: action.to_owned(),
-            realm: realm.to_owned(),
-            client_id: client_id.map(str::to_owned),
-            detail: audit.detail.to_string(),
-        }
-    }
-
-    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        self.store.audit(query).await
+    pub async fn audit(self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.shared.store().audit(query).await
     }
 
     // ----- management: applications ---------------------------------------------------
 
     /// A page of a realm's applications, ordered by client_id (see [`AppQuery`]).
     pub async fn application_page(
-        &self,
+        self,
         realm: &str,
         query: &AppQuery,
     ) -> Result<Vec<Application>, ManageError> {
         let entry = self.find_realm(realm)?;
-        Ok(self.store.application_page(&entry.realm.id, query).await?)
+        Ok(self
+            .shared
+            .store()
+            .application_page(&entry.realm.id, query)
+            .await?)
     }
 
+    /// An application as the store has it now.
     pub async fn find_application(
-        &self,
+        self,
         realm: &str,
         client_id: &str,
     ) -> Result<Application, ManageError> {
-        let entry = self.find_realm(realm)?;
-        self.store
-            .find_application(&entry.realm.id, client_id)
-            .await?
-            .ok_or_else(|| app_not_found(client_id))
+        self.shared.find_application(realm, client_id).await
     }
 
     /// Creates an application and returns it with its secret, which is shown only now.
     pub async fn create_application(
-        &self,
+        self,
         audit: Audit,
         realm: &str,
         new: NewApplication,
@@ -353,20 +365,20 @@ impl Authority {
             .transpose()?;
         let jwks = new.jwks.map(|jwks| Jwks::parse("jwks", jwks)).transpose()?;
         let entry = self.find_realm(realm)?;
-        check_name(&new.name)?;
-        let now_s = self.now_s();
-        let secret = crypto::random_credential(self.rng.as_ref(), 32);
+        let name = ApplicationName::parse("name", &new.name)?;
+        let now_s = self.shared.now_s();
+        let secret = crypto::random_credential(self.shared.rng(), 32);
         let client_id = match new.client_id {
             Some(id) => id,
-            None => ClientId::generated(crypto::random_credential(self.rng.as_ref(), 18)),
+            None => ClientId::generated(crypto::random_credential(self.shared.rng(), 18)),
         };
         let app = Application {
             realm_id: entry.realm.id.clone(),
             client_id,
-            name: new.name,
+            name,
             enabled: new.enabled,
             secrets: vec![SecretHash {
-                hash: self.secrets.hash(&secret),
+                hash: self.grants.clients().hash_secret(&secret),
                 expires_at: None,
             }],
             scopes: new.scopes,
@@ -385,18 +397,19 @@ impl Authority {
             quota: new.quota,
             // A client_id may be reused after a deletion; the new application must not
             // inherit tokens its predecessor was given.
-            tokens_valid_after_ms: self.clock.now_ms(),
+            tokens_valid_after_ms: self.shared.now_ms(),
             created_at: now_s,
             updated_at: now_s,
         };
         validate_application(&app)?;
-        let record = self.audit_record(
+        let record = self.shared.audit_record(
             audit,
             "application.create",
             realm,
             Some(app.client_id.as_str()),
         );
-        self.store
+        self.shared
+            .store()
             .insert_application(&app, &record)
             .await
             .map_err(|e| match e {
@@ -406,14 +419,14 @@ impl Authority {
                 )),
                 other => other.into(),
             })?;
-        let _order = self.cache_order.lock().await;
-        self.write().put_application(app.clone());
+        let _order = self.shared.cache_order().await;
+        self.shared.write().put_application(app.clone());
         Ok((app, secret))
     }
 
     /// Changes an application through `edit`, then checks it is still coherent.
     pub async fn update_application(
-        &self,
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -425,50 +438,43 @@ impl Authority {
         validate_application(&app)?;
         if was_enabled && !app.enabled {
             // Disabling kills every token for good: enabling again must not revive them.
-            self.kill_tokens_issued_so_far(&mut app);
+            self.grants.kill_tokens_issued_so_far(&mut app);
         }
-        let record = self.audit_record(audit, "application.update", realm, Some(client_id));
-        self.save_application(app, &record).await
-    }
-
-    async fn save_application(
-        &self,
-        mut app: Application,
-        record: &AuditRecord,
-    ) -> Result<Application, ManageError> {
-        app.updated_at = self.now_s();
-        if !self.store.update_application(&app, record).await? {
-            return Err(app_not_found(app.client_id.as_str()));
-        }
-        let _order = self.cache_order.lock().await;
-        self.write().put_application(app.clone());
-        Ok(app)
+        let record = self
+            .shared
+            .audit_record(audit, "application.update", realm, Some(client_id));
+        self.shared.save_application(app, &record).await
     }
 
     pub async fn delete_application(
-        &self,
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
     ) -> Result<(), ManageError> {
         let entry = self.find_realm(realm)?;
-        let record = self.audit_record(audit, "application.delete", realm, Some(client_id));
+        let record = self
+            .shared
+            .audit_record(audit, "application.delete", realm, Some(client_id));
         if !self
-            .store
+            .shared
+            .store()
             .delete_application(&entry.realm.id, client_id, &record)
             .await?
         {
             return Err(app_not_found(client_id));
         }
-        let _order = self.cache_order.lock().await;
-        self.write().remove_application(&entry.realm.id, client_id);
+        let _order = self.shared.cache_order().await;
+        self.shared
+            .write()
+            .remove_application(&entry.realm.id, client_id);
         Ok(())
     }
 
     /// A new secret. With a grace period the old secret keeps working that long;
     /// without one, every token issued so far dies with it.
     pub async fn rotate_secret(
-        &self,
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -482,16 +488,16 @@ impl Authority {
             .into());
         }
         let mut app = self.find_application(realm, client_id).await?;
-        let now_ms = self.clock.now_ms();
+        let now_ms = self.shared.now_ms();
         let now_s = now_ms.div_euclid(1000);
-        let secret = crypto::random_credential(self.rng.as_ref(), 32);
+        let secret = crypto::random_credential(self.shared.rng(), 32);
         let fresh = SecretHash {
-            hash: self.secrets.hash(&secret),
+            hash: self.grants.clients().hash_secret(&secret),
             expires_at: None,
         };
         let old_until = if grace_secs == 0 {
             app.secrets = vec![fresh];
-            self.kill_tokens_issued_so_far(&mut app);
+            self.grants.kill_tokens_issued_so_far(&mut app);
             None
         } else {
             let until = now_s + i64::try_from(grace_secs).unwrap_or(i64::MAX);
@@ -509,25 +515,21 @@ impl Authority {
             Some(until)
         };
         let action = "application.rotate_secret";
-        let record = self.audit_record(audit, action, realm, Some(client_id));
-        self.save_application(app, &record).await?;
+        let record = self
+            .shared
+            .audit_record(audit, action, realm, Some(client_id));
+        self.shared.save_application(app, &record).await?;
         Ok((secret, old_until))
     }
 
     /// Every token of the application issued until now stops working.
     pub async fn revoke_tokens(
-        &self,
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
     ) -> Result<i64, ManageError> {
-        let mut app = self.find_application(realm, client_id).await?;
-        let now_ms = self.kill_tokens_issued_so_far(&mut app);
-        let audit = audit.with("tokens_valid_after_ms", now_ms.into());
-        let action = "application.revoke_tokens";
-        let record = self.audit_record(audit, action, realm, Some(client_id));
-        self.save_application(app, &record).await?;
-        Ok(now_ms)
+        self.grants.revoke_all(audit, realm, client_id).await
     }
 
     /// A token issued by an administrator, with a lifetime of their choosing. It is an
@@ -535,7 +537,7 @@ impl Authority {
     /// counted against nor refused by the application's quota. It is handed out only
     /// once its audit record is written.
     pub async fn issue_token(
-        &self,
+        self,
         audit: Audit,
         realm: &str,
         client_id: &str,
@@ -562,10 +564,11 @@ impl Authority {
         };
         // The cache may not have this application yet if it was made by another process.
         if self
+            .shared
             .cached_application(&entry.realm.id, client_id)
             .is_none()
         {
-            self.write().put_application(app.clone());
+            self.shared.write().put_application(app.clone());
         }
         let audiences: Vec<String> = app
             .audiences
@@ -573,6 +576,7 @@ impl Authority {
             .map(|a| a.as_str().to_owned())
             .collect();
         let granted = self
+            .grants
             .mint(
                 &entry,
                 &app,
@@ -588,41 +592,22 @@ impl Authority {
             .with("scope", granted.scope.clone().into())
             .with("expires_at", granted.expires_at.into());
         let action = "application.issue_token";
-        let record = self.audit_record(audit, action, realm, Some(client_id));
-        self.store.append_audit(&record).await?;
+        let record = self
+            .shared
+            .audit_record(audit, action, realm, Some(client_id));
+        self.shared.store().append_audit(&record).await?;
         Ok(granted)
     }
 
-    /// Moves `tokens_valid_after` past every issue stamp handed out so far: a token is
-    /// stamped at least one millisecond after the previous value (see `tokens::issue_ms`),
-    /// so "now" alone could leave a token of this same millisecond alive.
-    fn kill_tokens_issued_so_far(&self, app: &mut Application) -> i64 {
-        let at = self
-            .clock
-            .now_ms()
-            .max(app.tokens_valid_after_ms.saturating_add(1));
-        app.tokens_valid_after_ms = at;
-        at
-    }
-
-    fn random16(&self) -> [u8; 16] {
+    fn random16(self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
-        self.rng.fill(&mut bytes);
+        self.shared.rng().fill(&mut bytes);
         bytes
     }
 }
 
-fn app_not_found(client_id: &str) -> ManageError {
-    ManageError::NotFound {
-        what: "application",
-        name: client_id.to_owned(),
-    }
-}
-
-/// The rules an application must keep after any change.
 /// What must hold across an application's fields (each field is a parsed value).
 fn validate_application(app: &Application) -> Result<(), FieldError> {
-    check_name(&app.name)?;
     if let Some(defaults) = &app.default_scopes
         && !defaults.is_subset_of(&app.scopes)
     {
@@ -653,11 +638,4 @@ fn validate_application(app: &Application) -> Result<(), FieldError> {
         }
     }
     Ok(())
-}
-
-fn check_name(name: &str) -> Result<(), FieldError> {
-    if name.trim().is_empty() || name.len() > 200 {
-        return Err(FieldError::new("name", "a name is 1 to 200 characters"));
-    }
-    check_visible_text("name", name)
 }
