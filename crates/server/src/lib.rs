@@ -13,6 +13,7 @@ mod errors;
 pub mod fuzzing;
 pub mod limiter;
 pub mod listener;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod operations;

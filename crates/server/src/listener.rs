@@ -78,7 +78,7 @@ impl Default for ConnectionLimits {
 }
 
 /// How often the queue of connections that may be evicted is cleared of those that
-/// cannot be any more.
+/// cannot be any more, and the end of a flood looked for ([`crate::memory`]).
 const TIDY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Serves `router` on `listener` (over TLS with `tls`) until `stopped` turns true,
@@ -98,13 +98,19 @@ pub async fn serve(
     let newcomers = Newcomers::default();
     let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut flood = crate::memory::FloodWatch::default();
     let mut tidy = tokio::time::interval(TIDY_INTERVAL);
     tidy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = turned_true(&mut stopped) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = tidy.tick() => newcomers.prune(),
+            _ = tidy.tick() => {
+                newcomers.prune();
+                if flood.tick(limits.max_connections.saturating_sub(open.available_permits())) {
+                    tracing::debug!("a flood of connections is over; freed memory given back");
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
