@@ -130,12 +130,14 @@ pub async fn serve(
                 let permit = match open.clone().try_acquire_owned() {
                     Ok(permit) => permit,
                     // Full: close the connection that has waited longest without a
-                    // request; its task ends at once and gives its place back.
+                    // request. Its place passes to this one at once: one more permit
+                    // now, which the evicted connection forgets instead of giving back
+                    // when its task ends ([`Place`]), so nothing waits for that task.
                     Err(_) if newcomers.evict_oldest() => {
-                        let freed = open.clone().acquire_owned();
-                        match tokio::time::timeout(Duration::from_millis(100), freed).await {
-                            Ok(Ok(permit)) => permit,
-                            _ => {
+                        open.add_permits(1);
+                        match open.clone().try_acquire_owned() {
+                            Ok(permit) => permit,
+                            Err(_) => {
                                 refused(peer, "the listener's connection cap is reached");
                                 continue;
                             }
@@ -153,7 +155,11 @@ pub async fn serve(
                     router: router.clone(),
                     limits: limits.clone(),
                     draining: draining.clone(),
-                    held: (permit, slot),
+                    held: Place {
+                        permit: Some(permit),
+                        _slot: slot,
+                        newcomer: newcomer.clone(),
+                    },
                 };
                 connections.spawn(serve_accepted(stream, tls, newcomer, serving));
                 // A finished task keeps its allocation until joined: under a flood of
@@ -202,7 +208,26 @@ struct Serving {
     limits: Arc<ConnectionLimits>,
     draining: watch::Receiver<bool>,
     /// Its place under both caps, given back when the connection ends.
-    held: (OwnedSemaphorePermit, AddressSlot),
+    held: Place,
+}
+
+/// A connection's place under the listener's cap and its address's. An evicted
+/// connection's permit went to the newcomer that evicted it (see the accept loop): it
+/// is forgotten, not given back, so the cap holds.
+struct Place {
+    permit: Option<OwnedSemaphorePermit>,
+    _slot: AddressSlot,
+    newcomer: Arc<Newcomer>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if self.newcomer.state.load(Ordering::Acquire) == EVICTED
+            && let Some(permit) = self.permit.take()
+        {
+            permit.forget();
+        }
+    }
 }
 
 /// One accepted connection. Nothing is set up for it before its first byte; the HTTP
@@ -220,12 +245,11 @@ async fn serve_accepted(
         None => {
             let first = async {
                 let mut stream = stream;
-                if !first_byte(&stream, timeout).await {
-                    return None;
-                }
-                let head = first_head(&mut stream, &peer, timeout).await?;
+                stream.readable().await.ok()?;
+                let head = first_head(&mut stream).await?;
                 Some((stream, head))
             };
+            let first = in_time(first, timeout, &peer);
             let Some((stream, head)) = newcomer.until_evicted(first).await.flatten() else {
                 return;
             };
@@ -235,26 +259,19 @@ async fn serve_accepted(
         }
         Some(acceptor) => {
             let first = async {
-                if !first_byte(&stream, timeout).await {
-                    return None;
-                }
+                stream.readable().await.ok()?;
                 let _ = stream.set_nodelay(true);
-                // The handshake counts as part of the first request's head.
-                let handshake = Box::pin(acceptor.accept(stream));
-                let mut stream = match tokio::time::timeout(timeout, handshake).await {
-                    Ok(Ok(stream)) => Box::new(stream),
-                    Ok(Err(err)) => {
+                let mut stream = match Box::pin(acceptor.accept(stream)).await {
+                    Ok(stream) => Box::new(stream),
+                    Err(err) => {
                         tracing::debug!(%peer, error = %err, "TLS handshake failed");
                         return None;
                     }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return None;
-                    }
                 };
-                let head = first_head(&mut stream, &peer, timeout).await?;
+                let head = first_head(&mut stream).await?;
                 Some((stream, head))
             };
+            let first = in_time(first, timeout, &peer);
             let Some((stream, head)) = newcomer.until_evicted(first).await.flatten() else {
                 return;
             };
@@ -263,12 +280,18 @@ async fn serve_accepted(
     }
 }
 
-/// Whether the connection's first byte arrives within `timeout`.
-async fn first_byte(stream: &TcpStream, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, stream.readable()).await,
-        Ok(Ok(()))
-    )
+/// What comes before a connection's first request (its first byte, the TLS handshake,
+/// the head), within the header timeout from accept: one timer for all of it.
+async fn in_time<T>(
+    first: impl Future<Output = Option<T>>,
+    timeout: Duration,
+    peer: &SocketAddr,
+) -> Option<T> {
+    let done = tokio::time::timeout(timeout, first).await;
+    if done.is_err() {
+        tracing::debug!(%peer, "no whole request head in time");
+    }
+    done.ok().flatten()
 }
 
 /// One connection, from its first request's head (already read) to close.
@@ -330,40 +353,29 @@ const MAX_HEADERS: usize = 100;
 /// exists for the connection: a client whose head dribbles in (or never ends) holds a
 /// few hundred bytes, not HTTP's buffers. It ends when the head is whole, is no HTTP
 /// at all (HTTP then answers it as before), or reaches [`HEAD_LIMIT`]; `None` when the
-/// client leaves, fails or takes longer than `timeout`.
-async fn first_head<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    peer: &SocketAddr,
-    timeout: Duration,
-) -> Option<Vec<u8>> {
-    let reading = async {
-        let mut head = Vec::with_capacity(HEAD_START);
-        loop {
-            if head.len() == head.capacity() {
-                head.reserve(head.len());
-            }
-            let before = head.len();
-            match stream.read_buf(&mut head).await {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
-            }
-            // Parsed again only when a line ended (or on the first bytes, so that what
-            // is not HTTP is handed on at once): a head sent a byte at a time costs a
-            // parse per line, not per byte.
-            let line_ended = head.get(before..).is_some_and(|new| new.contains(&b'\n'));
-            if (before == 0 || line_ended) && !head_incomplete(&head) {
-                return Some(head);
-            }
-            if head.len() >= HEAD_LIMIT {
-                return Some(head);
-            }
+/// client leaves or fails. Its caller times it ([`in_time`]).
+async fn first_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEAD_START);
+    loop {
+        if head.len() == head.capacity() {
+            head.reserve(head.len());
         }
-    };
-    let head = tokio::time::timeout(timeout, reading).await.ok().flatten();
-    if head.is_none() {
-        tracing::debug!(%peer, "no whole request head in time");
+        let before = head.len();
+        match stream.read_buf(&mut head).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        // Parsed again only when a line ended (or on the first bytes, so that what is
+        // not HTTP is handed on at once): a head sent a byte at a time costs a parse per
+        // line, not per byte.
+        let line_ended = head.get(before..).is_some_and(|new| new.contains(&b'\n'));
+        if (before == 0 || line_ended) && !head_incomplete(&head) {
+            return Some(head);
+        }
+        if head.len() >= HEAD_LIMIT {
+            return Some(head);
+        }
     }
-    head
 }
 
 /// Whether these bytes are the beginning of a request head that is still arriving.
@@ -798,7 +810,7 @@ mod tests {
             client
         });
         let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
-        let head = first_head(&mut server, &peer, Duration::from_millis(500)).await;
+        let head = in_time(first_head(&mut server), Duration::from_millis(500), &peer).await;
         drop(sending.await.unwrap());
         head
     }
