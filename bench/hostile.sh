@@ -431,6 +431,18 @@ SUMMARY="$RESULTS/summary.md"
   echo "Slow sockets over all rounds: $A_CONNECTS connected, $A_FAST closed by the server within 0.5 s (over a cap), $A_SLOW closed later (median lifetime ${A_LIFE} ms), $A_ANSWERED got an answer first, $A_ERR connects failed."
   echo "Wrong credentials over all rounds: $A_SENT sent, $A_401 answered 401, $A_429 answered 429, $A_OTHER other, $A_LOST connections lost."
   echo "Good clients under attack, all rounds: $(total "$(echo "$FORMATS" | awk '{ print $1 }')-attack" 7) socket errors ($(echo "$FORMATS" | awk '{ print $1 }'))$(for f in $(echo "$FORMATS" | cut -s -d' ' -f2-); do printf ', %s (%s)' "$(total "$f-attack" 7)" "$f"; done); bad answers: $(for f in $FORMATS; do printf '%s %s ' "$f" "$(($(total "$f-attack" 6) + $(total "$f-attack" 8)))"; done)."
+  # What the attack itself costs the server: its CPU under attack less what the good
+  # requests served then cost at the quiet runs' price. When the server is not at 100%
+  # under attack, wrk and the attacker sharing CPU 1 set the good clients' rate, and this
+  # is the share of the server's core left to good clients (an estimate, not a target).
+  for f in $FORMATS; do
+    awk -v f="$f" -v qr="$(median "$f-quiet" 3)" -v qc="$(median "$f-quiet" 10)" \
+      -v ar="$(median "$f-attack" 3)" -v ac="$(median "$f-attack" 10)" 'BEGIN {
+        if (qr <= 0 || qc <= 0) exit
+        cost = ac - ar * qc / qr
+        printf "What the attack itself cost, %s: %.0f%% of the server core (%s%% used under attack, %.0f%% of it for the good requests at the quiet price of %.1f us each); with wrk and the attacker on a core of their own, good clients could keep about %.0f%% of what a whole core serves quietly.\n", f, cost, ac, ar * qc / qr, qc / qr * 1e4, 100 - cost
+      }'
+  done
   echo "Per-run req/s:"
   for f in $FORMATS; do
     for state in quiet attack; do
