@@ -42,10 +42,10 @@ impl FloodWatch {
     pub(crate) fn tick(&mut self, open: usize) -> bool {
         self.peak = self.peak.max(open);
         let over = self.peak - open >= FLOOD && open <= self.peak / 2;
-        let closing = self.settling.is_some_and(|last| open < last);
-        if !(over || closing || self.settling.is_some()) {
+        if !over && self.settling.is_none() {
             return false;
         }
+        let closing = self.settling.is_some_and(|last| open < last);
         // One more release once it is steady, then nothing until the next flood.
         self.settling = (over || closing).then_some(open);
         self.peak = open;

@@ -53,14 +53,7 @@ pub struct Schema {
 impl Schema {
     /// A new, empty schema named after `prefix`.
     pub async fn create(prefix: &str) -> Result<Self, String> {
-        let server = server();
-        let name = unique_name(prefix);
-        let mut conn = try_connect(&server).await?;
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| format!("create schema {name}: {e}"))?;
-        let _ = conn.close().await;
+        let (server, name) = create_unique("SCHEMA", prefix).await?;
         let separator = if server.contains('?') { '&' } else { '?' };
         let url = format!("{server}{separator}options=-c%20search_path%3D{name}");
         Ok(Self { server, name, url })
@@ -95,14 +88,7 @@ pub struct Database {
 impl Database {
     /// A new, empty database named after `prefix`.
     pub async fn create(prefix: &str) -> Result<Self, String> {
-        let server = server();
-        let name = unique_name(prefix);
-        let mut conn = try_connect(&server).await?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| format!("create database {name}: {e}"))?;
-        let _ = conn.close().await;
+        let (server, name) = create_unique("DATABASE", prefix).await?;
         let (base, query) = match server.split_once('?') {
             Some((base, query)) => (base, format!("?{query}")),
             None => (server.as_str(), String::new()),
@@ -128,6 +114,20 @@ impl Drop for Database {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         drop_in_background(self.server.clone(), sql);
     }
+}
+
+/// Creates a `SCHEMA` or `DATABASE` (`what`) named after `prefix` on [`server`];
+/// returns the server's URL and the name.
+async fn create_unique(what: &str, prefix: &str) -> Result<(String, String), String> {
+    let server = server();
+    let name = unique_name(prefix);
+    let mut conn = try_connect(&server).await?;
+    sqlx::query(&format!("CREATE {what} {name}"))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("create {} {name}: {e}", what.to_lowercase()))?;
+    let _ = conn.close().await;
+    Ok((server, name))
 }
 
 /// Runs `sql` on `server` from a thread with a runtime of its own: `Drop` cannot wait on

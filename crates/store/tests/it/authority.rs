@@ -246,6 +246,18 @@ async fn another_process_sees_changes_after_sync(kind: Kind) {
 }
 
 /// The `kid` in a JWT's header.
+/// Sets the default realm's keys to rotate every day.
+async fn rotate_daily(authority: &Authority) {
+    authority
+        .manage()
+        .update_realm(Audit::by(Actor::cli()), "default", |realm| {
+            realm.key_rotation_secs = Some(86_400);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
 fn kid_of(jwt: &str) -> String {
     let header = jwt.split('.').next().unwrap();
     let header: serde_json::Value = serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
@@ -257,13 +269,7 @@ async fn keys_rotate_on_schedule_and_every_node_switches_at_the_same_second(kind
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let a = authority_on(&backend, clock.clone()).await;
     let b = authority_over(backend.reopen().await, clock.clone()).await;
-    a.manage()
-        .update_realm(Audit::by(Actor::cli()), "default", |realm| {
-            realm.key_rotation_secs = Some(86_400);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    rotate_daily(&a).await;
     let (app, secret) = a
         .manage()
         .create_application(Audit::by(Actor::cli()), "default", new_app(7200))
@@ -332,13 +338,7 @@ async fn what_the_server_does_on_its_own_is_audited_as_system(kind: Kind) {
     };
     let pair = |actor: &str, action: &str| (actor.to_owned(), action.to_owned());
     assert_eq!(log().await, [pair("system", "realm.create")]);
-    a.manage()
-        .update_realm(Audit::by(Actor::cli()), "default", |realm| {
-            realm.key_rotation_secs = Some(86_400);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    rotate_daily(&a).await;
     clock.advance_secs(86_400 - tessera_core::SCHEDULED_KEY_LEAD_SECS);
     let (by_a, by_b) = tokio::join!(a.manage().rotate_due_keys(), b.manage().rotate_due_keys());
     assert_eq!(by_a.unwrap().len() + by_b.unwrap().len(), 1);
