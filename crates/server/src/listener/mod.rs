@@ -21,30 +21,31 @@
 //! first request head is whole: until then it holds a small buffer of its own. Each
 //! listener has its own caps, so a flooded public listener never starves the admin one.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use http_body::{Frame, SizeHint};
+use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 use crate::limiter::PeerAddr;
 use crate::tls::Tls;
+
+mod room;
+mod socket;
+
+use room::{AddressCounts, AddressSlot, Newcomer, Newcomers};
+pub use socket::BodyTimedOut;
+use socket::{DeadlineBody, Phase, Watched};
 
 /// How one listener treats its connections.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,7 +223,7 @@ struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        if self.newcomer.state.load(Ordering::Acquire) == EVICTED
+        if self.newcomer.is_evicted()
             && let Some(permit) = self.permit.take()
         {
             permit.forget();
@@ -387,412 +388,6 @@ fn head_incomplete(bytes: &[u8]) -> bool {
     )
 }
 
-// ----- making room when full ----------------------------------------------------------
-
-const WAITING: u8 = 0;
-const SETTLED: u8 = 1;
-const EVICTED: u8 = 2;
-
-/// A connection that has not begun a request yet: the first to go when the listener
-/// is full.
-#[derive(Default)]
-struct Newcomer {
-    state: AtomicU8,
-    kick: tokio::sync::Notify,
-}
-
-impl Newcomer {
-    /// It has begun a request (or ended): never evicted from now on.
-    fn settle(&self) {
-        let _ = self
-            .state
-            .compare_exchange(WAITING, SETTLED, Ordering::AcqRel, Ordering::Acquire);
-    }
-
-    /// Runs what comes before the connection's first request (its first byte, TLS
-    /// handshake and head), `None` if it is evicted first; settled either way.
-    async fn until_evicted<T>(self: Arc<Self>, first: impl Future<Output = T>) -> Option<T> {
-        tokio::pin!(first);
-        let outcome = loop {
-            tokio::select! {
-                done = first.as_mut() => break Some(done),
-                () = self.kick.notified() => {
-                    if self.state.load(Ordering::Acquire) == EVICTED {
-                        break None;
-                    }
-                }
-            }
-        };
-        self.settle();
-        outcome
-    }
-}
-
-/// The connections in order of arrival, for [`Newcomers::evict_oldest`]. Settled ones
-/// (serving, or closed) are skipped there and pruned whenever the queue reaches twice
-/// the cap, so it holds at most that many entries of a few words, and pruning costs
-/// each admission O(1) on average.
-#[derive(Default)]
-struct Newcomers(Mutex<std::collections::VecDeque<Arc<Newcomer>>>);
-
-impl Newcomers {
-    fn admit(&self, cap: usize) -> Arc<Newcomer> {
-        let newcomer = Arc::new(Newcomer::default());
-        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.len() >= cap.saturating_mul(2) {
-            queue.retain(|n| n.state.load(Ordering::Acquire) == WAITING);
-        }
-        queue.push_back(newcomer.clone());
-        newcomer
-    }
-
-    /// Forgets the connections that settled or closed, and gives back the room a flood
-    /// made the queue take: run when the listener is quiet, so that what a flood left
-    /// behind does not stay until the next one.
-    fn prune(&self) {
-        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        queue.retain(|n| n.state.load(Ordering::Acquire) == WAITING);
-        let waiting = queue.len();
-        if queue.capacity() > 4 * waiting + 1024 {
-            queue.shrink_to(2 * waiting);
-        }
-    }
-
-    /// Closes the connection that has waited longest without beginning a request.
-    /// `false` when every open connection is serving: then the newcomer is refused.
-    fn evict_oldest(&self) -> bool {
-        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(oldest) = queue.pop_front() {
-            if oldest
-                .state
-                .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                oldest.kick.notify_one();
-                return true;
-            }
-        }
-        false
-    }
-}
-
-// ----- phases ----------------------------------------------------------------------
-
-const WAITING_FOR_HEAD: u8 = 0;
-const SERVING: u8 = 1;
-const IDLE: u8 = 2;
-
-/// What a connection is doing, shared by the socket wrapper and the request service:
-/// the phase in the low two bits, above them how many times it changed. It holds no
-/// time: the socket wrapper reads the clock only when it has to wait in a new phase,
-/// so a request pays no clock read for its phases.
-struct Phase(AtomicU32);
-
-impl Phase {
-    fn new() -> Self {
-        Self(AtomicU32::new(u32::from(WAITING_FOR_HEAD)))
-    }
-
-    fn set(&self, phase: u8) {
-        let changes = (self.0.load(Ordering::Relaxed) >> 2).wrapping_add(1);
-        self.0
-            .store((changes << 2) | u32::from(phase), Ordering::Release);
-    }
-
-    fn serving(&self) {
-        self.set(SERVING);
-    }
-
-    fn idle(&self) {
-        self.set(IDLE);
-    }
-
-    /// The phase and its change count, to compare with an earlier one.
-    fn get(&self) -> u32 {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// The phase part of [`Phase::get`].
-fn phase_of(state: u32) -> u8 {
-    (state & 0b11) as u8
-}
-
-/// How many silent checks make an idle spell: a kept-alive connection is closed after
-/// between `idle_timeout` and `idle_timeout × (1 + 1/IDLE_CHECKS)` of silence.
-const IDLE_CHECKS: u8 = 8;
-
-/// What the socket's timer is set for.
-#[derive(Clone, Copy)]
-enum Watch {
-    /// The head begun in this phase (its [`Phase::get`]) must be whole by the deadline.
-    Head(u32),
-    /// The next look at whether the connection has been idle, unchanged since `seen`,
-    /// for `quiet` looks in a row.
-    Silence { seen: u32, quiet: u8 },
-}
-
-/// The socket, closing itself when the phase it is in has lasted too long: a head
-/// begun but not whole in time is an error (`TimedOut`), an idle connection simply
-/// ends. It first gives back the bytes read before HTTP took over ([`first_head`]).
-///
-/// Idle spells are found by looking every `idle_timeout / IDLE_CHECKS` whether the
-/// phase changed, so that a request costs no clock read and no timer reset: only a
-/// head arriving in pieces sets a precise deadline.
-struct Watched<S> {
-    inner: S,
-    read: Vec<u8>,
-    at: usize,
-    phase: Arc<Phase>,
-    header_timeout: Duration,
-    idle_check: Duration,
-    timer: Option<Pin<Box<Sleep>>>,
-    watch: Watch,
-}
-
-impl<S> Watched<S> {
-    fn new(inner: S, read: Vec<u8>, phase: Arc<Phase>, limits: &ConnectionLimits) -> Self {
-        Self {
-            inner,
-            read,
-            at: 0,
-            watch: Watch::Silence {
-                seen: phase.get(),
-                quiet: 0,
-            },
-            phase,
-            header_timeout: limits.header_timeout,
-            idle_check: (limits.idle_timeout / u32::from(IDLE_CHECKS))
-                .max(Duration::from_millis(1)),
-            timer: None,
-        }
-    }
-
-    /// Sets the timer to fire at `deadline`, making it the first time.
-    fn set_timer(&mut self, deadline: Instant) -> Pin<&mut Sleep> {
-        match &mut self.timer {
-            Some(timer) => {
-                timer.as_mut().reset(deadline);
-                timer.as_mut()
-            }
-            slot @ None => slot
-                .insert(Box::pin(tokio::time::sleep_until(deadline)))
-                .as_mut(),
-        }
-    }
-
-    /// The socket has nothing to read: waits, unless the phase has lasted too long.
-    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            let state = self.phase.get();
-            let head_begun = phase_of(state) == WAITING_FOR_HEAD;
-            match self.watch {
-                Watch::Head(begun) if head_begun && begun == state => {}
-                _ if head_begun => {
-                    self.watch = Watch::Head(state);
-                    let deadline = Instant::now() + self.header_timeout;
-                    self.set_timer(deadline);
-                }
-                Watch::Head(_) => {
-                    self.watch = Watch::Silence {
-                        seen: state,
-                        quiet: 0,
-                    };
-                    let next = Instant::now() + self.idle_check;
-                    self.set_timer(next);
-                }
-                Watch::Silence { .. } if self.timer.is_none() => {
-                    let next = Instant::now() + self.idle_check;
-                    self.set_timer(next);
-                }
-                Watch::Silence { .. } => {}
-            }
-            let Some(timer) = self.timer.as_mut() else {
-                return Poll::Pending;
-            };
-            ready!(timer.as_mut().poll(cx));
-            match self.watch {
-                Watch::Head(_) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the request head did not arrive in time",
-                    )));
-                }
-                Watch::Silence { seen, quiet } => {
-                    let quiet = if seen == state && phase_of(state) == IDLE {
-                        quiet + 1
-                    } else {
-                        0
-                    };
-                    if quiet >= IDLE_CHECKS {
-                        // End of stream: the kept-alive connection closes quietly.
-                        return Poll::Ready(Ok(()));
-                    }
-                    self.watch = Watch::Silence { seen: state, quiet };
-                    // From now, not from when it fired: a look is never skipped.
-                    let next = Instant::now() + self.idle_check;
-                    self.set_timer(next);
-                }
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if let Some(unread) = self.read.get(self.at..).filter(|rest| !rest.is_empty()) {
-            let n = buf.remaining().min(unread.len());
-            buf.put_slice(unread.get(..n).unwrap_or_default());
-            self.at += n;
-            if self.at == self.read.len() {
-                (self.read, self.at) = (Vec::new(), 0);
-            }
-            return Poll::Ready(Ok(()));
-        }
-        let before = buf.filled().len();
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                // The first bytes after an idle spell start the next request's head.
-                if buf.filled().len() > before && phase_of(self.phase.get()) == IDLE {
-                    self.phase.set(WAITING_FOR_HEAD);
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => self.wait(cx),
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-// ----- the body deadline -------------------------------------------------------------
-
-/// What a body that did not arrive in time fails with; the HTTP edge answers 408.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive in time")]
-pub struct BodyTimedOut;
-
-/// A request body that must arrive whole within a time. The clock starts when the
-/// body is first not there at once (handlers read it first thing, right after the
-/// head); a token request's body comes with its head, and then no timer is made and
-/// no clock read.
-struct DeadlineBody {
-    inner: Incoming,
-    timeout: Duration,
-    timer: Option<Pin<Box<Sleep>>>,
-}
-
-impl DeadlineBody {
-    fn new(inner: Incoming, timeout: Duration) -> Self {
-        Self {
-            inner,
-            timeout,
-            timer: None,
-        }
-    }
-}
-
-impl http_body::Body for DeadlineBody {
-    type Data = Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
-            return Poll::Ready(frame.map(|f| f.map_err(axum::BoxError::from)));
-        }
-        let timeout = self.timeout;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        ready!(timer.as_mut().poll(cx));
-        Poll::Ready(Some(Err(BodyTimedOut.into())))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-// ----- connections per address -------------------------------------------------------
-
-/// Open connections per source address. Its size is bounded by the listener's cap:
-/// an address leaves the map with its last connection.
-#[derive(Default)]
-struct AddressCounts(Mutex<HashMap<IpAddr, usize>>);
-
-/// One connection's place in [`AddressCounts`], given back when dropped.
-struct AddressSlot {
-    counts: Arc<AddressCounts>,
-    address: IpAddr,
-}
-
-impl AddressCounts {
-    fn enter(self: &Arc<Self>, address: IpAddr, cap: usize) -> Option<AddressSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let count = counts.entry(address).or_insert(0);
-        if *count >= cap {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            counts: self.clone(),
-            address,
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = counts.get_mut(&self.address) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -838,19 +433,5 @@ mod tests {
         // A head that stops, or a client that leaves: nothing for HTTP.
         assert!(head_of(&[b"GET / HTTP/1.1\r\nHost"]).await.is_none());
         assert!(head_of(&[]).await.is_none());
-    }
-
-    #[test]
-    fn an_address_leaves_the_map_with_its_last_connection() {
-        let counts = Arc::new(AddressCounts::default());
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        let a = counts.enter(ip, 2).unwrap();
-        let b = counts.enter(ip, 2).unwrap();
-        assert!(counts.enter(ip, 2).is_none());
-        assert!(counts.enter([10, 0, 0, 2].into(), 2).is_some());
-        drop(a);
-        let c = counts.enter(ip, 2).unwrap();
-        drop((b, c));
-        assert!(counts.0.lock().unwrap().is_empty());
     }
 }
